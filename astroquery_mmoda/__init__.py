@@ -1,0 +1,50 @@
+"""MMODA, the Multi-Messenger Online Data Analysis platform, the astroquery way.
+
+Light curves, images with source catalogs and spectra of INTEGRAL (ISGRI,
+JEM-X, SPI-ACS) and the other instruments of the MMODA dispatcher, as astropy
+objects.
+"""
+from astropy import config as _config
+
+from .version import version as __version__
+
+
+class Conf(_config.ConfigNamespace):
+    """Configuration parameters for `astroquery_mmoda`.
+
+    Every value is read when it is used, so ``conf.set_temp`` works on the
+    ``Mmoda`` object that already exists.
+    """
+
+    server = _config.ConfigItem(
+        "https://www.astro.unige.ch/mmoda/dispatch-data",
+        "Root URL of the MMODA dispatcher.")
+    timeout = _config.ConfigItem(
+        60.0, "Time limit, in seconds, of one HTTP request to the dispatcher.")
+    max_retries = _config.ConfigItem(
+        4, "How often a request is retried after a transient error (HTTP 502/503/504, "
+           "connection errors), with exponential back-off.")
+    poll_interval = _config.ConfigItem(
+        1.0, "Seconds between the first polls of a running job.")
+    poll_max = _config.ConfigItem(
+        30.0, "Longest interval, in seconds, between polls of a running job.")
+    job_timeout = _config.ConfigItem(
+        3600.0, "Default time limit, in seconds, of waiting for a job.")
+    max_concurrent = _config.ConfigItem(
+        8, "Most requests in flight at once when many jobs are polled together.")
+    post_threshold = _config.ConfigItem(
+        1000, "Requests whose encoded parameters are longer than this many characters "
+              "are sent with POST instead of GET.")
+
+
+conf = Conf()
+
+__all__ = ["Conf", "conf"]
+
+
+def __getattr__(name):
+    # The client pulls in astroquery.query and requests: import it on first use.
+    if name in ("Mmoda", "MmodaClass"):
+        from . import core
+        return getattr(core, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

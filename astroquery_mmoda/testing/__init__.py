@@ -1,0 +1,10 @@
+"""Offline testing with a real MMODA dispatcher on the loopback interface.
+
+See :ref:`astroquery_mmoda_testing` in the documentation.
+"""
+from .local_dispatcher import (DISPATCHER_VERSION, DispatcherStartError, LocalDispatcher,
+                               ProvisioningError, default_venv_dir,
+                               provision_dispatcher_venv)
+
+__all__ = ["LocalDispatcher", "DispatcherStartError", "ProvisioningError",
+           "provision_dispatcher_venv", "default_venv_dir", "DISPATCHER_VERSION"]
