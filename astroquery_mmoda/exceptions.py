@@ -1,0 +1,88 @@
+"""Exceptions of `astroquery_mmoda`, built on astroquery's.
+
+========================== ===================================================
+exception                  raised when
+========================== ===================================================
+`InvalidQueryError`        an argument is wrong (before any request), or the
+                           dispatcher answers HTTP 400
+`LoginError`               no usable token, or the dispatcher refuses the token
+                           or its roles (HTTP 403)
+`TokenExpiredError`        the token has expired
+`RemoteServiceError`       base of the dispatcher's failures below
+`JobFailedError`           a job ended ``failed`` (or ``done`` with an error)
+`NoDataError`              a job found no data for the request
+`DispatcherUnavailable`    HTTP 502/503/504 or no connection, after retries
+`ProtocolError`            an answer that breaks the protocol (not JSON, bad
+                           types, undecodable products)
+`TimeoutError`             a job did not finish within the time allowed
+========================== ===================================================
+"""
+from astroquery.exceptions import InvalidQueryError, LoginError, RemoteServiceError
+from astroquery.exceptions import TimeoutError as _AstroqueryTimeoutError
+
+__all__ = ["InvalidQueryError", "LoginError", "TokenExpiredError", "RemoteServiceError",
+           "MmodaServiceError", "JobFailedError", "NoDataError", "DispatcherUnavailable",
+           "ProtocolError", "TimeoutError"]
+
+
+class MmodaServiceError(RemoteServiceError):
+    """A failure reported by (or on the way to) the MMODA dispatcher.
+
+    Attributes
+    ----------
+    message : str
+        What the dispatcher said (tokens removed).
+    job_id : str or None
+        The job concerned, when there is one.
+    status_code : int or None
+        The HTTP status of the answer.
+    debug_message : str
+        The dispatcher's debugging text, if any (tokens removed).
+    """
+
+    def __init__(self, message, *, job_id=None, status_code=None, debug_message=""):
+        from .auth import redact
+
+        self.message = redact(str(message))
+        self.job_id = job_id
+        self.status_code = status_code
+        self.debug_message = redact(str(debug_message or ""))
+        text = self.message
+        if job_id:
+            text += f" (job {job_id})"
+        super().__init__(text)
+
+
+class JobFailedError(MmodaServiceError):
+    """The dispatcher reports that the job failed."""
+
+
+class NoDataError(JobFailedError):
+    """The job found no data for the requested time, sky region or instrument."""
+
+
+class DispatcherUnavailable(MmodaServiceError):
+    """The dispatcher cannot be reached or answers with a gateway error."""
+
+
+class ProtocolError(MmodaServiceError):
+    """The dispatcher's answer does not follow the protocol."""
+
+
+class TokenExpiredError(LoginError):
+    """The token has expired: get a new one or refresh it."""
+
+
+class TimeoutError(_AstroqueryTimeoutError):
+    """A job did not finish in the time allowed; it can still be resumed.
+
+    Attributes
+    ----------
+    job_id, session_id : str or None
+        Pass them to ``Mmoda.get_job`` to resume waiting.
+    """
+
+    def __init__(self, message, *, job_id=None, session_id=None):
+        self.job_id = job_id
+        self.session_id = session_id
+        super().__init__(message)
