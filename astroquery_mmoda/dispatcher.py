@@ -1,0 +1,522 @@
+"""The wire layer: HTTP exchanges with the MMODA dispatcher.
+
+Everything here speaks the dispatcher's protocol and nothing else: parameter
+encoding, the endpoints, the JSON envelope of answers, and the mapping of HTTP
+statuses and failed jobs to the exceptions of `astroquery_mmoda.exceptions`.
+It knows nothing of astropy objects.
+"""
+import ipaddress
+import json
+import logging
+import math
+import numbers
+import warnings
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from astroquery import log
+
+from . import conf
+from .auth import redact, scrub
+from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
+                         MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
+
+__all__ = ["Envelope", "DispatcherClient", "encode_params", "MmodaWarning"]
+
+#: Value the dispatcher reads as "explicitly empty optional parameter".
+NULL = "\x00"
+# Sent as given, never JSON-encoded: the server parses these itself.
+_COMMA_LISTS = ("scw_list", "catalog_selected_objects")
+_TRANSIENT_STATUSES = (502, 503, 504)
+# Messages of jobs that ran but found nothing to work on.
+_NO_DATA_MARKERS = ("failed: get dataserver products", "no usable data", "nodata", "no data")
+_TERMINAL = ("done", "failed")
+
+
+class MmodaWarning(UserWarning):
+    """Something the dispatcher said that the user should know."""
+
+
+def _encode_value(key, value):
+    if value is None:
+        return NULL
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    if key in _COMMA_LISTS and isinstance(value, (list, tuple, set)):
+        items = [str(item).strip() for item in value]
+        return ",".join(items)
+    if isinstance(value, (dict, list, tuple, set)):
+        if isinstance(value, set):
+            value = sorted(value)
+        return json.dumps(value)
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        if not math.isfinite(value):
+            raise InvalidQueryError(f"parameter {key!r} must be a finite number, not {value}")
+        return repr(value)
+    if isinstance(value, bytes):
+        raise InvalidQueryError(f"parameter {key!r}: bytes cannot be sent, give a str")
+    return str(value)
+
+
+def encode_params(params):
+    """Encode parameters the way the dispatcher parses them.
+
+    * ``None`` → ``"\\x00"`` (an explicitly empty optional parameter);
+    * booleans → ``"True"``/``"False"``;
+    * ``scw_list`` and ``catalog_selected_objects`` given as sequences → one
+      comma-separated string (repeated keys would lose all values but one);
+    * other lists, tuples, sets and dicts → JSON (``selected_catalog`` must be
+      given as its JSON string or dict);
+    * numbers → their shortest exact decimal form; NaN and infinities refused.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter names and Python values.
+
+    Returns
+    -------
+    dict
+        Parameter names and strings.
+    """
+    encoded = {}
+    for key, value in params.items():
+        if key == "scw_list" and isinstance(value, str) and " " in value.strip():
+            raise InvalidQueryError(
+                "scw_list must be comma-separated (or a list), not separated by spaces")
+        encoded[key] = _encode_value(key, value)
+    return encoded
+
+
+@dataclass
+class Envelope:
+    """A parsed ``run_analysis`` answer, tokens removed.
+
+    Attributes
+    ----------
+    query_status : str
+        ``submitted``, ``progress``, ``ready``, ``done`` or ``failed``.
+    job_id, session_id : str or None
+    exit_status : dict
+    reports : list of dict
+        The back-end's progress reports (``job_monitor.full_report_dict_list``).
+    products : dict
+        The encoded products (decoded by `astroquery_mmoda.products`).
+    data : dict
+        The whole answer (its token echoes removed), as cached.
+    """
+    query_status: str
+    job_id: str = None
+    session_id: str = None
+    exit_status: dict = field(default_factory=dict)
+    reports: list = field(default_factory=list)
+    products: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def finished(self):
+        return self.query_status in _TERMINAL
+
+    @property
+    def succeeded(self):
+        return self.query_status == "done" and self.exit_status.get("status", 0) == 0
+
+    @property
+    def comment(self):
+        return (self.exit_status.get("comment") or "").strip()
+
+
+def _loads(content):
+    # Plain json: NaN and Infinity are accepted, nothing is ever evaluated.
+    try:
+        return json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        preview = content[:200] if isinstance(content, (bytes, str)) else ""
+        raise ProtocolError(f"the dispatcher's answer is not valid JSON ({exc.__class__.__name__}); "
+                            f"it starts with {preview!r}") from None
+
+
+def _strip_token_echoes(data):
+    """Remove the token that the dispatcher echoes back in its answers.
+
+    Only the small, known places are scrubbed: product data are never copied.
+    """
+    data = dict(data)
+    for key in ("job_monitor", "exit_status", "analysis_parameters"):
+        if key in data:
+            data[key] = scrub(data[key])
+    products = data.get("products")
+    if isinstance(products, dict):
+        products = dict(products)
+        for key in ("analysis_parameters", "api_code", "instrument_parameters", "input_param_dict"):
+            if key in products:
+                products[key] = scrub(products[key])
+        data["products"] = products
+    return data
+
+
+def parse_envelope(content):
+    """Parse and check a ``run_analysis`` answer.
+
+    Parameters
+    ----------
+    content : bytes or str
+        The HTTP body.
+
+    Returns
+    -------
+    Envelope
+
+    Raises
+    ------
+    ProtocolError
+        If the body is not JSON or lacks the fields every answer has.
+    """
+    data = _loads(content)
+    if not isinstance(data, dict):
+        raise ProtocolError(f"the dispatcher's answer is a JSON {type(data).__name__}, not an object")
+    data = _strip_token_echoes(data)
+    status = data.get("query_status")
+    if not isinstance(status, str) or not status:
+        raise ProtocolError("the dispatcher's answer has no query_status")
+    exit_status, monitor, products = (
+        {} if data.get(key) is None else data[key] for key in ("exit_status", "job_monitor", "products"))
+    if not isinstance(exit_status, dict) or not isinstance(monitor, dict) \
+            or not isinstance(products, dict):
+        raise ProtocolError("the dispatcher's answer has exit_status, job_monitor or products "
+                            "of the wrong type")
+    exit_code = exit_status.get("status", 0)
+    if isinstance(exit_code, bool) or not isinstance(exit_code, (int, float)):
+        raise ProtocolError(f"exit_status.status is {exit_code!r}, not a number")
+    job_id = monitor.get("job_id")
+    session_id = monitor.get("session_id") or data.get("session_id")
+    for name, value in (("job_id", job_id), ("session_id", session_id)):
+        if value is not None and not isinstance(value, str):
+            raise ProtocolError(f"{name} is {type(value).__name__}, not a string")
+    reports = monitor.get("full_report_dict_list") or []
+    if not isinstance(reports, list):
+        reports = []
+    return Envelope(query_status=status, job_id=job_id, session_id=session_id,
+                    exit_status=exit_status, reports=[r for r in reports if isinstance(r, dict)],
+                    products=products, data=data)
+
+
+def raise_for_job_failure(envelope):
+    """Raise `JobFailedError` (or `NoDataError`) if the envelope reports a failure.
+
+    A ``done`` answer whose ``exit_status.status`` is not 0 is a failure too.
+    """
+    failed = envelope.query_status == "failed" or (
+        envelope.query_status == "done" and envelope.exit_status.get("status", 0) != 0)
+    if not failed:
+        return
+    exit_status = envelope.exit_status
+    message = (exit_status.get("message") or "").strip()
+    error = (exit_status.get("error_message") or "").strip()
+    text = "; ".join(part for part in (message, error) if part) or "the job failed"
+    lowered = text.lower().replace(" ", "")
+    kind = NoDataError if any(marker.replace(" ", "") in lowered for marker in _NO_DATA_MARKERS) \
+        else JobFailedError
+    raise kind(f"MMODA job failed: {text}", job_id=envelope.job_id,
+               status_code=envelope.data.get("status_code"),
+               debug_message=exit_status.get("debug_message", ""))
+
+
+def _is_loopback(host):
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_token_transport(url):
+    """Refuse to send a token anywhere but over https or to this machine."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
+        return
+    raise LoginError(f"refusing to send the MMODA token to {parts.scheme}://{parts.netloc}: "
+                     "tokens travel only over https (or to a dispatcher on this machine)")
+
+
+class _RedactingFilter(logging.Filter):
+    """Redact tokens in log records of libraries that print request URLs."""
+
+    def filter(self, record):
+        if record.args:
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args) \
+                if isinstance(record.args, tuple) else record.args
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        return True
+
+
+_URLLIB3_FILTER = _RedactingFilter()
+
+
+def install_log_redaction():
+    """Make urllib3's DEBUG lines (which show full URLs) token-free."""
+    for name in ("urllib3.connectionpool", "urllib3.util.retry"):
+        logger = logging.getLogger(name)
+        if _URLLIB3_FILTER not in logger.filters:
+            logger.addFilter(_URLLIB3_FILTER)
+
+
+def _error_text(response):
+    """The dispatcher's own message from an error answer, tokens removed."""
+    try:
+        body = json.loads(response.content)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        exit_status = body.get("exit_status") if isinstance(body.get("exit_status"), dict) else {}
+        for text in (exit_status.get("message"), body.get("error_message"), body.get("error"),
+                     body.get("message")):
+            if isinstance(text, str) and text.strip():
+                return redact(text.strip()), body
+    text = response.text.strip() if response.text else ""
+    if "<html" in text.lower():
+        text = f"HTTP {response.status_code} {response.reason or ''}".strip()
+    return redact(text[:500]), body if isinstance(body, dict) else {}
+
+
+class DispatcherClient:
+    """HTTP exchanges with one dispatcher, through an astroquery query object.
+
+    Parameters
+    ----------
+    query : `astroquery.query.BaseQuery`
+        Its ``_request`` and session carry every request.
+    server : callable
+        Returns the dispatcher's root URL (read at each request).
+    """
+
+    def __init__(self, query, server):
+        self._query = query
+        self._server = server
+        self._retries = None
+        install_log_redaction()
+
+    @property
+    def url(self):
+        return self._server().rstrip("/")
+
+    def _mount_retries(self):
+        # urllib3 does the retrying: exponential back-off on connection errors
+        # and gateway statuses; re-mounted when conf.max_retries changes.
+        retries = int(conf.max_retries)
+        if retries != self._retries:
+            policy = Retry(total=retries, connect=retries, read=retries, status=retries,
+                           backoff_factor=0.5, backoff_max=8,
+                           status_forcelist=_TRANSIENT_STATUSES,
+                           allowed_methods=frozenset({"GET", "POST"}),
+                           raise_on_status=False, respect_retry_after_header=True)
+            adapter = HTTPAdapter(max_retries=policy, pool_maxsize=max(int(conf.max_concurrent), 10))
+            self._query._session.mount("http://", adapter)
+            self._query._session.mount("https://", adapter)
+            self._retries = retries
+
+    def request(self, path, params, *, token=None, method=None, allow_redirects=True,
+                timeout=None):
+        """One exchange with the dispatcher; returns the `requests.Response` of a 2xx answer.
+
+        Raises the package's exceptions for everything else.
+        """
+        self._mount_retries()
+        url = f"{self.url}/{path}"
+        params = dict(params)
+        if token:
+            check_token_transport(url)
+            params["token"] = token
+        if method is None:
+            method = "POST" if len(json.dumps(params)) > int(conf.post_threshold) else "GET"
+        send = {"data": params} if method == "POST" else {"params": params}
+        log.debug(f"MMODA {method} {path} ({', '.join(sorted(k for k in params if k != 'token'))})")
+        try:
+            response = self._query._request(method, url, timeout=timeout or float(conf.timeout),
+                                            cache=False, allow_redirects=allow_redirects, **send)
+        except requests.exceptions.RetryError as exc:
+            raise DispatcherUnavailable(f"the MMODA dispatcher at {self.url} keeps failing "
+                                        f"({redact(exc)}); try again later") from None
+        except requests.exceptions.Timeout:
+            raise DispatcherUnavailable(
+                f"the MMODA dispatcher at {self.url} did not answer within "
+                f"{timeout or conf.timeout} s (after {conf.max_retries} retries)") from None
+        except requests.exceptions.ConnectionError as exc:
+            raise DispatcherUnavailable(f"cannot reach the MMODA dispatcher at {self.url}: "
+                                        f"{redact(_short_reason(exc))}") from None
+        except requests.exceptions.RequestException as exc:
+            raise DispatcherUnavailable(f"request to the MMODA dispatcher failed: {redact(exc)}") \
+                from None
+        self._raise_for_status(response, path)
+        return response
+
+    def _raise_for_status(self, response, path):
+        status = response.status_code
+        if 200 <= status < 300:
+            return
+        message, body = _error_text(response)
+        debug = redact(str(body.get("debug_message") or "")) if isinstance(body, dict) else ""
+        job_id = None
+        if isinstance(body, dict) and isinstance(body.get("job_monitor"), dict):
+            job_id = body["job_monitor"].get("job_id")
+        if status in (301, 302, 303, 307, 308):
+            raise MmodaServiceError(
+                f"the MMODA dispatcher moved to {response.headers.get('Location')}; "
+                "set astroquery_mmoda.conf.server (or Mmoda.server) to the new URL",
+                status_code=status)
+        if status == 400:
+            raise InvalidQueryError(f"the MMODA dispatcher rejected the request: {message}")
+        if status in (401, 403):
+            if "expired" in message.lower():
+                raise TokenExpiredError(
+                    f"the MMODA dispatcher refused the token: {message} "
+                    "Get a new token from the MMODA web site, or refresh it before it expires "
+                    "(Mmoda.refresh_token).")
+            raise LoginError(f"the MMODA dispatcher refused the request (HTTP {status}): {message}")
+        if status == 404:
+            raise MmodaServiceError(f"the MMODA dispatcher has no route '{path}' (HTTP 404)",
+                                    status_code=status)
+        if status in _TRANSIENT_STATUSES:
+            raise DispatcherUnavailable(
+                f"the MMODA dispatcher at {self.url} is unavailable (HTTP {status}) after "
+                f"{conf.max_retries} retries; try again later", status_code=status)
+        raise MmodaServiceError(f"the MMODA dispatcher failed (HTTP {status}): {message}",
+                                job_id=job_id, status_code=status, debug_message=debug)
+
+    # -- endpoints --------------------------------------------------------------
+
+    def run_analysis(self, params, *, token=None):
+        """Send a product query (new or a poll); returns the parsed `Envelope`.
+
+        A job's failure is NOT raised here: see `raise_for_job_failure`.
+        """
+        params = dict(params, api="True")
+        response = self.request("run_analysis", params, token=token, allow_redirects=False)
+        envelope = parse_envelope(response.content)
+        log.debug(f"MMODA job {envelope.job_id}: {envelope.query_status}")
+        return envelope
+
+    def json_request(self, path, params, *, token=None):
+        response = self.request(path, params, token=token)
+        return _loads(response.content)
+
+    def instruments(self, *, token=None):
+        """Names of the instruments visible to the token's roles."""
+        # 1.3.3 wants some instrument= value; 1.3.6 redirects to /instr-list.
+        names = self.json_request("api/instr-list", {"instrument": "mock"}, token=token)
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ProtocolError("the instrument list is not a list of names")
+        return names
+
+    def meta_data(self, instrument, product=None, *, token=None):
+        """The raw ``api/meta-data`` description of an instrument (or one product)."""
+        params = {"instrument": instrument}
+        if product:
+            params["product_type"] = product
+        data = self.json_request("api/meta-data", params, token=token)
+        if not isinstance(data, list) or not data:
+            raise ProtocolError(f"the meta-data of {instrument!r} is not a non-empty list")
+        return data
+
+    def parameter_names(self, instrument, product, *, token=None):
+        """The argument names ``api/par-names`` accepts for a product."""
+        names = self.json_request("api/par-names",
+                                  {"instrument": instrument, "product_type": product}, token=token)
+        if not isinstance(names, list):
+            raise ProtocolError("par-names did not answer a list")
+        return [n for n in names if isinstance(n, str)]
+
+    def refresh_token(self, token):
+        """A new token with a later expiry (needs the ``refresh-tokens`` role)."""
+        url = f"{self.url}/refresh_token"
+        check_token_transport(url)
+        # The server reads this route's token from the query string only.
+        try:
+            response = self.request("refresh_token", {"query_status": "new"}, token=token,
+                                    method="GET")
+        except MmodaServiceError as exc:
+            if exc.status_code == 404:
+                raise MmodaServiceError(
+                    f"the MMODA dispatcher at {self.url} cannot refresh tokens (it has no "
+                    "refresh_token route; dispatchers older than 1.3.6 lack it)",
+                    status_code=404) from None
+            raise
+        new_token = response.text.strip()
+        if new_token.count(".") != 2 or " " in new_token:
+            raise ProtocolError("the refresh_token answer is not a token")
+        return new_token
+
+
+def _short_reason(exc):
+    reason = exc.args[0] if exc.args else exc
+    reason = getattr(reason, "reason", reason)
+    return str(reason)[:300]
+
+
+def warn_comment(envelope):
+    """Emit the dispatcher's comment (e.g. unused arguments) as one warning."""
+    if envelope.comment:
+        warnings.warn(f"MMODA: {redact(envelope.comment)}", MmodaWarning, stacklevel=3)
+
+
+def _query_block(block):
+    # 1.3.3 sends each query block as a JSON string; 1.3.6 as a list.
+    if isinstance(block, str):
+        block = _loads(block)
+    if not isinstance(block, list):
+        raise ProtocolError("a meta-data query block is not a list")
+    return block
+
+
+def parse_meta_data(raw):
+    """Read an ``api/meta-data`` answer of either dialect.
+
+    Returns
+    -------
+    products : dict
+        Product name → the name of its query.
+    parameters : list of dict
+        One dict per parameter: ``name``, ``default``, ``unit``, ``query``,
+        ``product`` (None for the source and instrument queries),
+        ``allowed_values``, ``min``, ``max``, ``optional``.
+    """
+    blocks = raw[0] if raw and isinstance(raw[0], list) else raw
+    if not isinstance(blocks, list) or len(blocks) < 2:
+        raise ProtocolError("the meta-data answer has no instrument description")
+    products = {}
+    parameters = []
+    for block in blocks:
+        if isinstance(block, dict):
+            if isinstance(block.get("prod_dict"), dict):
+                products = {str(k): str(v) for k, v in block["prod_dict"].items()}
+            continue
+        entries = _query_block(block)
+        query = product = None
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            if "query_name" in entry:
+                query = entry["query_name"]
+            elif "product_name" in entry:
+                product = entry["product_name"]
+            elif "name" in entry:
+                restrictions = entry.get("restrictions") or {}
+                if not isinstance(restrictions, dict):
+                    restrictions = {}
+                parameters.append({
+                    "name": str(entry["name"]), "default": entry.get("value"),
+                    "unit": entry.get("units"), "query": query, "product": product,
+                    "allowed_values": restrictions.get("allowed_values"),
+                    "min": restrictions.get("min_value"), "max": restrictions.get("max_value"),
+                    "optional": restrictions.get("is_optional"),
+                })
+    return products, parameters

@@ -1,0 +1,157 @@
+"""Unit tests of the wire layer: encoding, envelopes, errors, meta-data dialects (offline)."""
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from astroquery_mmoda.dispatcher import (encode_params, parse_envelope, parse_meta_data,
+                                         raise_for_job_failure)
+from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, MmodaServiceError,
+                                         NoDataError, ProtocolError)
+
+
+def envelope(**overrides):
+    body = {"query_status": "done", "session_id": "ABCDEFGHIJKLMNOP",
+            "exit_status": {"status": 0, "message": "", "error_message": "", "debug_message": "",
+                            "comment": ""},
+            "job_monitor": {"job_id": "0123456789abcdef", "session_id": "ABCDEFGHIJKLMNOP"},
+            "products": {}}
+    body.update(overrides)
+    return json.dumps(body)
+
+
+def test_encode_params():
+    assert encode_params({
+        "flag": True, "off": False, "none": None, "i": 10, "f": 28.0, "tiny": 1e-12,
+        "lst": [1, "a"], "dct": {"b": 2}, "scw_list": ["066500220010.001", "066500230010.001"],
+        "catalog_selected_objects": [1, 2], "text": "Crab", "st": {3, 1},
+    }) == {
+        "flag": "True", "off": "False", "none": "\x00", "i": "10", "f": "28.0", "tiny": "1e-12",
+        "lst": '[1, "a"]', "dct": '{"b": 2}', "scw_list": "066500220010.001,066500230010.001",
+        "catalog_selected_objects": "1,2", "text": "Crab", "st": "[1, 3]",
+    }
+    assert encode_params({"scw_list": "066500220010.001,066500230010.001"})["scw_list"] == \
+        "066500220010.001,066500230010.001"
+
+
+def test_numpy_numbers_encode_like_python_numbers():
+    np = pytest.importorskip("numpy")
+    assert encode_params({"a": np.float32(0.5), "b": np.int64(3)}) == {"a": "0.5", "b": "3"}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"scw_list": "066500220010.001 066500230010.001"}, "comma-separated"),
+    ({"x": float("nan")}, "finite"),
+    ({"x": float("inf")}, "finite"),
+    ({"x": b"bytes"}, "bytes"),
+])
+def test_encode_refuses(params, message):
+    with pytest.raises(InvalidQueryError, match=message):
+        encode_params(params)
+
+
+def test_parse_envelope_tolerates_nan_and_strips_tokens():
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    body = envelope(products={"analysis_parameters": {"token": token, "RA": 1.0},
+                              "api_code": f"token='{token}'", "value": float("nan")},
+                    job_monitor={"job_id": "0123456789abcdef",
+                                 "full_report_dict_list": [{"message": "m", "token": token}]})
+    parsed = parse_envelope(body.encode())
+    assert parsed.succeeded and parsed.finished
+    assert parsed.products["analysis_parameters"] == {"RA": 1.0}
+    assert token not in json.dumps(parsed.data, allow_nan=True)
+    assert parsed.reports == [{"message": "m"}]
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"<html>Bad gateway</html>", "not valid JSON"),
+    (b'{"query_status": "done"', "not valid JSON"),
+    (b"[1, 2]", "not an object"),
+    (b'{"exit_status": {}}', "no query_status"),
+    (envelope(exit_status={"status": "zero"}).encode(), "not a number"),
+    (envelope(job_monitor={"job_id": 5}).encode(), "not a string"),
+    (envelope(products=[]).encode(), "wrong type"),
+])
+def test_parse_envelope_refuses(body, message):
+    with pytest.raises(ProtocolError, match=message):
+        parse_envelope(body)
+
+
+def test_failures_even_when_done():
+    done_but_failed = parse_envelope(envelope(exit_status={
+        "status": 1, "message": "failed: get dataserver products ", "error_message": "x"}))
+    with pytest.raises(NoDataError, match="get dataserver products"):
+        raise_for_job_failure(done_but_failed)
+    failed = parse_envelope(envelope(query_status="failed", exit_status={
+        "status": 1, "message": "failing query", "debug_message": "trace"}))
+    with pytest.raises(JobFailedError, match="failing query") as error:
+        raise_for_job_failure(failed)
+    assert error.value.job_id == "0123456789abcdef" and error.value.debug_message == "trace"
+    raise_for_job_failure(parse_envelope(envelope()))  # success: no exception
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
+                 st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+                              lambda children: st.lists(children) | st.dictionaries(
+                                  st.sampled_from(["query_status", "exit_status", "job_monitor",
+                                                   "products", "status", "job_id", "x"]),
+                                  children), max_leaves=20).map(
+                     lambda v: json.dumps(v).encode())))
+def test_fuzzed_envelopes_raise_only_package_errors(body):
+    try:
+        parsed = parse_envelope(body)
+        raise_for_job_failure(parsed)
+    except (ProtocolError, JobFailedError):
+        pass
+
+
+def test_exceptions_carry_context_without_tokens():
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    error = MmodaServiceError(f"bad {token}", job_id="j1", status_code=500,
+                              debug_message=f"dbg {token}")
+    assert token not in str(error) and token not in error.debug_message
+    assert "j1" in str(error)
+
+
+# -- the two meta-data dialects ---------------------------------------------------------
+
+SOURCE_QUERY = [{"query_name": "src_query"},
+                {"name": "RA", "units": "deg", "value": 10.0},
+                {"name": "T1", "units": "isot", "value": "2017-03-06T13:26:48.000"},
+                {"name": "token", "units": "str", "value": None}]
+PRODUCT_QUERY = [{"query_name": "restricted_query"}, {"product_name": "restricted"},
+                 {"name": "band", "units": "str", "value": "g"}]
+
+
+def test_meta_data_1_3_3_string_blocks():
+    raw = [[{"instrumet": "x"}, {"prod_dict": {"restricted": "restricted_query"}},
+            json.dumps(SOURCE_QUERY), json.dumps(PRODUCT_QUERY)]]
+    products, parameters = parse_meta_data(raw)
+    assert products == {"restricted": "restricted_query"}
+    band = [p for p in parameters if p["name"] == "band"][0]
+    assert band["product"] == "restricted" and band["allowed_values"] is None
+    assert [p["name"] for p in parameters] == ["RA", "T1", "token", "band"]
+
+
+def test_meta_data_1_3_6_lists_with_restrictions():
+    source = [dict(p, restrictions={"is_optional": False}) if "name" in p else p
+              for p in SOURCE_QUERY]
+    product = [{"query_name": "restricted_query"}, {"product_name": "restricted"},
+               {"name": "band", "units": "str", "value": "g", "owl_uri": ["x"],
+                "restrictions": {"is_optional": False, "allowed_values": ["g", "r", "z"]}},
+               {"name": "size", "units": "arcmin", "value": 3.0,
+                "restrictions": {"is_optional": True, "min_value": 0.1, "max_value": 10}}]
+    products, parameters = parse_meta_data(
+        [[{"instrumet": "x"}, {"prod_dict": {"restricted": "restricted_query"}}, source, product]])
+    by_name = {p["name"]: p for p in parameters}
+    assert by_name["band"]["allowed_values"] == ["g", "r", "z"]
+    assert by_name["size"]["min"] == 0.1 and by_name["size"]["max"] == 10
+    assert by_name["size"]["optional"] is True and by_name["RA"]["optional"] is False
+
+
+@pytest.mark.parametrize("raw", [[], [[]], [["not json"]], [[{"instrumet": "x"}, 5]]])
+def test_meta_data_malformed(raw):
+    with pytest.raises(ProtocolError):
+        parse_meta_data(raw)
