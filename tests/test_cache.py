@@ -1,0 +1,568 @@
+"""Unit tests of the result cache, its keys, and the job journal."""
+import json
+import logging
+import math
+import multiprocessing
+import os
+import random
+import secrets
+import threading
+import time
+from datetime import datetime, timezone
+
+import jwt
+import numpy as np
+import pytest
+from astropy.table import Table
+from astropy.utils.exceptions import AstropyUserWarning
+from astroquery import cache_conf, log
+from astroquery.exceptions import CorruptDataWarning
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from astroquery_mmoda.cache import JOURNAL_COLUMNS, JobJournal, ResultCache, cache_key, is_finished
+
+URL = "https://dispatcher.example.org/mmoda/dispatch-data"
+
+
+def mint_token(sub="alice@example.org"):
+    claims = {"sub": sub, "email": sub, "roles": "general", "exp": int(time.time()) + 600}
+    return jwt.encode(claims, secrets.token_hex(32), algorithm="HS256")
+
+
+def key_of(params=None, **kwargs):
+    arguments = dict(url=URL, instrument="isgri", product="isgri_lc", query_type="Real",
+                     params={"RA": 83.63, "DEC": 22.01, "T1": "2020-01-01T00:00:00"} if params is None
+                     else params, user="alice@example.org")
+    arguments.update(kwargs)
+    return cache_key(**arguments)
+
+
+def envelope(token=None, *, query_status="done", status=0, payload="x"):
+    token = token or mint_token()
+    return {
+        "query_status": query_status,
+        "job_status": query_status,
+        "session_id": "H4YLHYBEYJ2JHHS6",
+        "exit_status": {"status": status, "message": "", "error_message": "", "comment": ""},
+        "job_monitor": {
+            "job_id": "1a2b3c4d5e6f7a8b", "session_id": "H4YLHYBEYJ2JHHS6", "status": query_status,
+            "full_report_dict_list": [{"node": "main", "message": "main done", "token": token},
+                                      {"node": "x", "message": f"called with token={token}"}],
+        },
+        "products": {
+            "analysis_parameters": {"RA": 83.63, "token": token, "p": float("nan"),
+                                    "nested": {"token": token, "limits": [float("inf"), -1.5]}},
+            "api_code": f"disp.get_product(RA=83.63,\n    token='{token}')\n",
+            "numpy_data_product_list": [{"name": "lc", "binarys": payload}],
+            "job_id": "1a2b3c4d5e6f7a8b",
+        },
+    }
+
+
+def all_bytes_under(path):
+    for folder, _, names in os.walk(path):
+        for name in names:
+            with open(os.path.join(folder, name), "rb") as stream:
+                yield os.path.join(folder, name), stream.read()
+
+
+def assert_no_token(path, token):
+    header, claims, signature = token.encode().split(b".")
+    files = list(all_bytes_under(path))
+    assert files
+    for name, data in files:
+        assert token.encode() not in data, name
+        assert signature not in data, name
+        assert claims not in data, name
+
+
+# ---------------------------------------------------------------------------
+# Keys
+
+def test_key_is_hex_and_stable():
+    key = key_of()
+    assert len(key) == 64 and int(key, 16) >= 0
+    assert key == key_of()
+
+
+def test_key_ignores_parameter_order():
+    assert key_of({"a": 1, "b": "x", "c": [1, 2]}) == key_of({"c": [1, 2], "b": "x", "a": 1})
+    assert key_of({"d": {"x": 1, "y": 2}}) == key_of({"d": {"y": 2, "x": 1}})
+
+
+def test_key_normalises_numbers_but_not_strings():
+    assert key_of({"p": 10}) == key_of({"p": 10.0}) == key_of({"p": np.int64(10)}) \
+        == key_of({"p": np.float64(10.0)})
+    assert key_of({"p": 10}) != key_of({"p": "10"})
+    assert key_of({"p": 10}) != key_of({"p": 10.5})
+    assert key_of({"p": 0.1}) == key_of({"p": np.float64(0.1)})
+    assert key_of({"p": True}) != key_of({"p": 1})
+    assert key_of({"p": [1, 2.0]}) == key_of({"p": (1.0, 2)})
+    assert key_of({"p": [1, 2]}) != key_of({"p": [2, 1]})
+    assert key_of({"p": float("nan")}) == key_of({"p": float("nan")})
+
+
+def test_key_drops_none_values():
+    assert key_of({"a": 1, "selected_catalog": None}) == key_of({"a": 1})
+
+
+def test_key_ignores_token_and_job_bookkeeping():
+    base = {"RA": 1.0}
+    noisy = dict(base, token=mint_token(), session_id="H4YLHYBEYJ2JHHS6", job_id="1a2b3c4d5e6f7a8b",
+                 query_status="submitted", api="True", oda_api_version="1.3.5", dry_run=False,
+                 off_line=False, async_dispatcher=True)
+    assert key_of(base) == key_of(noisy)
+    assert key_of(dict(base, token=mint_token())) == key_of(dict(base, token=mint_token()))
+
+
+def test_key_separates_users():
+    assert key_of(user="alice@example.org") != key_of(user="bob@example.org")
+    assert key_of(user=None) != key_of(user="alice@example.org")
+    assert key_of(user=None) == key_of(user="")
+    assert key_of(user=None) != key_of(user="anonymous")
+    assert key_of(user={"sub": "alice@example.org", "roles": "x"}) == key_of(user="alice@example.org")
+
+
+def test_key_ignores_url_trailing_slash_and_host_case():
+    assert key_of(url=URL) == key_of(url=URL + "/") == key_of(url=URL.replace("dispatcher", "DISPATCHER"))
+    assert key_of(url=URL) != key_of(url="https://other.example.org/mmoda/dispatch-data")
+
+
+def test_key_is_sensitive_to_what_is_asked():
+    keys = {key_of(), key_of(instrument="jemx"), key_of(product="isgri_image"), key_of(query_type="Dummy"),
+            key_of(params={"RA": 83.64, "DEC": 22.01, "T1": "2020-01-01T00:00:00"})}
+    assert len(keys) == 5
+
+
+_values = st.one_of(st.integers(-10 ** 6, 10 ** 6), st.floats(allow_nan=False), st.text(max_size=8),
+                    st.booleans(), st.lists(st.integers(), max_size=3))
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.dictionaries(st.text(min_size=1, max_size=8), _values, max_size=8), st.text(min_size=1))
+def test_key_property_order_and_secrets(params, token):
+    plain = {name: value for name, value in params.items() if name not in
+             {"token", "session_id", "job_id"}}
+    assert key_of(plain) == key_of(dict(reversed(list(plain.items())), token=token, session_id=token,
+                                        job_id=token))
+
+
+# ---------------------------------------------------------------------------
+# Result cache: what is stored
+
+@pytest.mark.parametrize("answer", [
+    envelope(query_status="failed", status=1),
+    envelope(query_status="submitted"),
+    envelope(query_status="progress"),
+    envelope(query_status="ready"),
+    envelope(query_status="done", status=1),
+    envelope(query_status="done", status="0"),
+    {"query_status": "done"},
+    {"query_status": "done", "exit_status": {}},
+    None,
+    [],
+])
+def test_put_refuses_unfinished_or_failed(tmp_path, answer):
+    cache = ResultCache(tmp_path)
+    assert cache.put(key_of(), answer) is False
+    assert not any(tmp_path.iterdir())
+    assert cache.get(key_of()) is None
+
+
+def test_is_finished():
+    assert is_finished(envelope())
+    assert not is_finished(envelope(status=1))
+    assert not is_finished({"query_status": "done", "exit_status": {"status": False}})
+
+
+def test_put_get_round_trip_without_tokens(tmp_path):
+    token = mint_token()
+    cache = ResultCache(tmp_path)
+    answer = envelope(token)
+    assert cache.put(key_of(), answer) is True
+    assert cache.keys() == [key_of()] and len(cache) == 1
+    back = cache.get(key_of())
+    assert "token" not in back["products"]["analysis_parameters"]
+    assert "token" not in back["products"]["analysis_parameters"]["nested"]
+    assert token not in back["products"]["api_code"] and "RA=83.63" in back["products"]["api_code"]
+    assert "token" not in back["job_monitor"]["full_report_dict_list"][0]
+    assert token not in json.dumps(back)
+    assert back["products"]["numpy_data_product_list"] == answer["products"]["numpy_data_product_list"]
+    assert back["job_monitor"]["job_id"] == "1a2b3c4d5e6f7a8b"
+    # The caller's envelope is left alone.
+    assert answer["products"]["analysis_parameters"]["token"] == token
+    assert_no_token(tmp_path, token)
+
+
+def test_nan_and_infinity_survive(tmp_path):
+    cache = ResultCache(tmp_path)
+    cache.put(key_of(), envelope())
+    parameters = cache.get(key_of())["products"]["analysis_parameters"]
+    assert math.isnan(parameters["p"])
+    assert parameters["nested"]["limits"] == [float("inf"), -1.5]
+
+
+def test_tokens_never_written_anywhere(tmp_path):
+    token = mint_token("carol@example.org")
+    key = key_of(params={"RA": 1.0, "token": token}, user="carol@example.org")
+    assert token[-20:] not in key
+    ResultCache(tmp_path).put(key, envelope(token))
+    journal = JobJournal(tmp_path)
+    journal.record(key, url=f"{URL}?token={token}", instrument="isgri", product="isgri_lc",
+                   job_id="1a2b3c4d5e6f7a8b", session_id="H4YLHYBEYJ2JHHS6", status="submitted",
+                   params={"RA": 1.0, "token": token, "note": f"Bearer {token}", "deep": [{"token": token}]})
+    journal.update(key, "progress")
+    assert_no_token(tmp_path, token)
+
+
+def test_no_token_or_parameters_in_debug_log(tmp_path):
+    token = mint_token()
+    messages = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Collect(level=logging.DEBUG)
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    try:
+        cache = ResultCache(tmp_path)
+        key = key_of(params={"RA": 12.345678, "token": token})
+        cache.get(key)
+        cache.put(key, envelope(token))
+        cache.get(key)
+        journal = JobJournal(tmp_path)
+        journal.record(key, url=URL, instrument="isgri", product="isgri_lc", job_id="1a2b3c4d5e6f7a8b",
+                       session_id="H4YLHYBEYJ2JHHS6", status="submitted", params={"RA": 12.345678,
+                                                                                  "token": token})
+        journal.lookup(key)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+    text = "\n".join(messages)
+    assert "miss" in text and "hit" in text and "stored" in text and "recorded" in text
+    assert token not in text and "12.345678" not in text
+
+
+# ---------------------------------------------------------------------------
+# Result cache: reading back
+
+def test_corrupt_entry_warns_and_is_removed(tmp_path):
+    cache = ResultCache(tmp_path)
+    key = key_of()
+    cache.put(key, envelope())
+    path = cache.directory / f"{key}.json"
+    data = path.read_bytes()
+    for broken in (data[:len(data) // 2], b"\x00\xff garbage", b"[]",
+                   json.dumps({"format": "astroquery_mmoda-result", "version": 1, "key": "0" * 64,
+                               "envelope": envelope()}).encode()):
+        path.write_bytes(broken)
+        with pytest.warns(CorruptDataWarning, match="removed"):
+            assert cache.get(key) is None
+        assert not path.exists()
+    assert cache.get(key) is None
+
+
+def test_unreadable_entry_is_a_miss(tmp_path):
+    cache = ResultCache(tmp_path)
+    (cache.directory / f"{key_of()}.json").mkdir(parents=True)
+    with pytest.warns(AstropyUserWarning, match="Cannot read"):
+        assert cache.get(key_of()) is None
+
+
+def test_missing_folder_is_an_empty_cache(tmp_path):
+    cache = ResultCache(tmp_path / "not" / "there")
+    assert cache.get(key_of()) is None
+    assert cache.keys() == [] and len(cache) == 0 and cache.clear() == 0
+    assert cache.remove(key_of()) is False
+    assert not (tmp_path / "not").exists()
+
+
+def test_unwritable_folder_warns_and_does_not_raise(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    cache = ResultCache(blocker)
+    with pytest.warns(AstropyUserWarning, match="Cannot write"):
+        assert cache.put(key_of(), envelope()) is False
+    assert cache.get(key_of()) is None
+    journal = JobJournal(blocker)
+    with pytest.warns(AstropyUserWarning, match="Cannot write"):
+        assert journal.record(key_of(), url=URL, instrument="isgri", product="isgri_lc",
+                              job_id="1a2b3c4d5e6f7a8b", session_id="S", status="submitted") is False
+    assert journal.lookup(key_of()) is None and journal.entries() == []
+
+
+def test_invalid_keys_are_refused(tmp_path):
+    for bad in ("../../etc/passwd", "ABCDEF0123456789", "", "0" * 8, None):
+        with pytest.raises(ValueError):
+            ResultCache(tmp_path).get(bad)
+        with pytest.raises(ValueError):
+            JobJournal(tmp_path).lookup(bad)
+
+
+def test_expiry_follows_cache_timeout(tmp_path):
+    cache = ResultCache(tmp_path)
+    key = key_of()
+    cache.put(key, envelope())
+    path = cache.directory / f"{key}.json"
+    hour_ago = time.time() - 3600
+    os.utime(path, (hour_ago, hour_ago))
+    with cache_conf.set_temp("cache_timeout", 1800):
+        assert cache.get(key) is None
+    with cache_conf.set_temp("cache_timeout", 7200):
+        assert cache.get(key) is not None
+    with cache_conf.set_temp("cache_timeout", 0):
+        assert cache.get(key) is None
+    years_ago = time.time() - 10 * 365 * 86400
+    os.utime(path, (years_ago, years_ago))
+    for never in (None, -1):
+        with cache_conf.set_temp("cache_timeout", never):
+            assert cache.get(key) is not None
+    # An expired entry is not deleted (a longer timeout may apply later) and is overwritten by put.
+    assert path.exists()
+    cache.put(key, envelope())
+    with cache_conf.set_temp("cache_timeout", 1800):
+        assert cache.get(key) is not None
+
+
+def test_cache_active_false(tmp_path):
+    cache = ResultCache(tmp_path)
+    cache.put(key_of(), envelope())
+    with cache_conf.set_temp("cache_active", False):
+        assert cache.get(key_of()) is None
+        assert cache.put(key_of(user="bob"), envelope()) is False
+    assert cache.get(key_of()) is not None
+    assert cache.get(key_of(user="bob")) is None
+
+
+def test_clear_and_remove_only_touch_results(tmp_path):
+    cache = ResultCache(tmp_path)
+    journal = JobJournal(tmp_path)
+    keys = [key_of(params={"i": i}) for i in range(3)]
+    for key in keys:
+        cache.put(key, envelope())
+        journal.record(key, url=URL, instrument="isgri", product="isgri_lc", job_id=key[:16],
+                       session_id="S", status="submitted")
+    (tmp_path / "astroquery-response.pickle").write_bytes(b"foreign")
+    (cache.directory / "notes.txt").write_text("mine")
+    (cache.directory / f".{keys[0]}.json.abc.tmp").write_bytes(b"left over by a dead writer")
+    assert cache.remove(keys[0]) is True and cache.remove(keys[0]) is False
+    assert sorted(cache.keys()) == sorted(keys[1:])
+    assert cache.clear() == 2
+    assert cache.keys() == [] and len(cache) == 0
+    assert sorted(os.listdir(cache.directory)) == ["notes.txt"]
+    assert (tmp_path / "astroquery-response.pickle").exists()
+    assert len(journal.entries()) == 3
+    assert journal.clear() == 3 and journal.entries() == []
+
+
+def test_large_envelope_round_trip(tmp_path):
+    payload = random.Random(1).randbytes(37_500_000).hex()[:50_000_000]
+    answer = envelope(payload=payload)
+    cache = ResultCache(tmp_path)
+    assert cache.put(key_of(), answer) is True
+    back = cache.get(key_of())
+    assert back["products"]["numpy_data_product_list"][0]["binarys"] == payload
+
+
+# ---------------------------------------------------------------------------
+# Concurrency
+
+def _payload(writer, round_):
+    # Sizes differ so that a mixed or partial file could not parse as a valid entry by chance.
+    return f"{writer}:{round_}:" + "z" * (1000 * (1 + (writer * 7 + round_) % 50))
+
+
+def _check_read(answer):
+    if answer is None:
+        return
+    binarys = answer["products"]["numpy_data_product_list"][0]["binarys"]
+    writer, round_, rest = binarys.split(":")
+    assert binarys == _payload(int(writer), int(round_))
+
+
+def test_concurrent_threads_never_read_a_partial_entry(tmp_path):
+    cache = ResultCache(tmp_path)
+    key = key_of()
+    token = mint_token()
+    errors = []
+    done = threading.Event()
+
+    def write(writer):
+        try:
+            for round_ in range(40):
+                assert cache.put(key, envelope(token, payload=_payload(writer, round_)))
+        except BaseException as error:  # collected: a thread cannot fail the test by itself
+            errors.append(error)
+
+    def read():
+        try:
+            while not done.is_set():
+                _check_read(cache.get(key))
+        except BaseException as error:
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(4)]
+    writers = [threading.Thread(target=write, args=(index,)) for index in range(8)]
+    for thread in readers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join()
+    done.set()
+    for thread in readers:
+        thread.join()
+    assert errors == []
+    _check_read(cache.get(key))
+    assert cache.keys() == [key]
+    assert [name for name in os.listdir(cache.directory) if name.endswith(".tmp")] == []
+
+
+def _process_writer(location, key, writer, rounds, token):
+    cache = ResultCache(location)
+    for round_ in range(rounds):
+        if not cache.put(key, envelope(token, payload=_payload(writer, round_))):
+            raise SystemExit(1)
+
+
+def test_concurrent_processes_never_read_a_partial_entry(tmp_path):
+    key = key_of()
+    token = mint_token()
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_process_writer, args=(str(tmp_path), key, index, 150, token))
+               for index in range(2)]
+    for process in writers:
+        process.start()
+    cache = ResultCache(tmp_path)
+    reads = 0
+    try:
+        while any(process.is_alive() for process in writers):
+            _check_read(cache.get(key))
+            reads += 1
+    finally:
+        for process in writers:
+            process.join(timeout=120)
+    assert [process.exitcode for process in writers] == [0, 0]
+    _check_read(cache.get(key))
+    assert cache.get(key) is not None
+    assert_no_token(tmp_path, token)
+
+
+# ---------------------------------------------------------------------------
+# Journal
+
+def record(journal, key, job_id="1a2b3c4d5e6f7a8b", status="submitted", **kwargs):
+    arguments = dict(url=URL + "/", instrument="isgri", product="isgri_lc", job_id=job_id,
+                     session_id="H4YLHYBEYJ2JHHS6", status=status)
+    arguments.update(kwargs)
+    return journal.record(key, **arguments)
+
+
+def parse_utc(text):
+    moment = datetime.fromisoformat(text)
+    assert moment.utcoffset().total_seconds() == 0
+    return moment
+
+
+def test_journal_record_lookup_update_remove(tmp_path):
+    journal = JobJournal(tmp_path)
+    key = key_of()
+    assert journal.lookup(key) is None and journal.update(key, "progress") is False
+    before = datetime.now(timezone.utc)
+    assert record(journal, key, params={"RA": 10.0, "T1": "2020", "token": mint_token(), "n": None}) is True
+    entry = journal.lookup(key)
+    assert {name: entry[name] for name in ("job_id", "session_id", "instrument", "product", "status",
+                                           "url")} == {
+        "job_id": "1a2b3c4d5e6f7a8b", "session_id": "H4YLHYBEYJ2JHHS6", "instrument": "isgri",
+        "product": "isgri_lc", "status": "submitted", "url": URL}
+    assert entry["params"] == {"RA": 10.0, "T1": "2020", "n": None}
+    assert entry["key"] == key
+    submitted = parse_utc(entry["submitted"])
+    assert submitted >= before.replace(microsecond=before.microsecond // 1000 * 1000)
+    assert entry["updated"] == entry["submitted"]
+
+    assert journal.update(key, "progress") is True
+    entry = journal.lookup(key)
+    assert entry["status"] == "progress"
+    assert parse_utc(entry["updated"]) >= submitted and entry["submitted"] == submitted.isoformat(
+        timespec="milliseconds")
+
+    # The same job recorded again keeps its submission time; a new job gets a new one.
+    record(journal, key, status="progress")
+    assert journal.lookup(key)["submitted"] == entry["submitted"]
+    record(journal, key, job_id="ffffffffffffffff")
+    assert journal.lookup(key)["job_id"] == "ffffffffffffffff"
+
+    assert journal.remove(key) is True
+    assert journal.lookup(key) is None and journal.remove(key) is False and len(journal) == 0
+
+
+def test_journal_entries_and_table(tmp_path):
+    journal = JobJournal(tmp_path)
+    empty = journal.as_table()
+    assert isinstance(empty, Table) and len(empty) == 0 and tuple(empty.colnames) == JOURNAL_COLUMNS
+    keys = [key_of(params={"i": i}) for i in range(3)]
+    for index, key in enumerate(keys):
+        record(journal, key, job_id=f"{index:016x}", session_id=None if index == 2 else "S")
+    entries = journal.entries()
+    assert [entry["job_id"] for entry in entries] == [f"{index:016x}" for index in range(3)]
+    table = journal.as_table()
+    assert tuple(table.colnames) == JOURNAL_COLUMNS and len(table) == 3
+    assert list(table["job_id"]) == [f"{index:016x}" for index in range(3)]
+    assert list(table["session_id"]) == ["S", "S", ""]
+    assert set(table["url"]) == {URL} and set(table["status"]) == {"submitted"}
+    parse_utc(table["submitted"][0])
+    assert journal.find(f"{1:016x}")["key"] == keys[1]
+    assert journal.find(f"{1:016x}", "S")["key"] == keys[1]
+    assert journal.find(f"{1:016x}", "OTHER") is None and journal.find("0" * 16 + "x") is None
+
+
+def test_journal_corrupt_entry(tmp_path):
+    journal = JobJournal(tmp_path)
+    key = key_of()
+    record(journal, key)
+    other = key_of(user="bob")
+    record(journal, other)
+    (journal.directory / f"{key}.json").write_text("{not json")
+    with pytest.warns(CorruptDataWarning):
+        assert [entry["key"] for entry in journal.entries()] == [other]
+    assert not (journal.directory / f"{key}.json").exists()
+    (journal.directory / f"{other}.json").write_text(json.dumps({"format": "something else"}))
+    with pytest.warns(CorruptDataWarning):
+        assert journal.lookup(other) is None
+
+
+def test_journal_eight_threads(tmp_path):
+    journal = JobJournal(tmp_path)
+    shared = key_of(params={"shared": True})
+    record(journal, shared)
+    errors = []
+
+    def work(index):
+        try:
+            own = key_of(params={"thread": index})
+            assert record(journal, own, job_id=f"{index:016x}")
+            for round_ in range(25):
+                assert journal.update(own, f"progress-{round_}")
+                assert journal.update(shared, f"progress-{index}-{round_}")
+                assert journal.lookup(shared)["job_id"] == "1a2b3c4d5e6f7a8b"
+                assert len(journal.entries()) >= 1
+            assert journal.lookup(own)["status"] == "progress-24"
+            if index % 2:
+                assert journal.remove(own)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    entries = journal.entries()
+    assert sorted(entry["job_id"] for entry in entries if entry["key"] != shared) == \
+        [f"{index:016x}" for index in range(0, 8, 2)]
+    assert journal.lookup(shared)["status"].endswith("-24")
+    assert [name for name in os.listdir(journal.directory) if name.endswith(".tmp")] == []
