@@ -6,7 +6,9 @@ objects.
 """
 from astropy import config as _config
 
-from .version import version as __version__
+from .version import version
+
+__version__ = version
 
 
 class Conf(_config.ConfigNamespace):

@@ -5,14 +5,12 @@ encoding, the endpoints, the JSON envelope of answers, and the mapping of HTTP
 statuses and failed jobs to the exceptions of `astroquery_mmoda.exceptions`.
 It knows nothing of astropy objects.
 """
-import ipaddress
 import json
 import logging
 import math
 import numbers
 import warnings
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,7 +19,7 @@ from urllib3.util.retry import Retry
 from astroquery import log
 
 from . import conf
-from .auth import redact, scrub
+from .auth import TokenManager, redact, scrub
 from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
                          MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
 
@@ -179,7 +177,11 @@ def parse_envelope(content):
     ProtocolError
         If the body is not JSON or lacks the fields every answer has.
     """
-    data = _loads(content)
+    return envelope_from_data(_loads(content))
+
+
+def envelope_from_data(data):
+    """Check a decoded ``run_analysis`` answer (see `parse_envelope`) and wrap it."""
     if not isinstance(data, dict):
         raise ProtocolError(f"the dispatcher's answer is a JSON {type(data).__name__}, not an object")
     data = _strip_token_echoes(data)
@@ -227,24 +229,6 @@ def raise_for_job_failure(envelope):
     raise kind(f"MMODA job failed: {text}", job_id=envelope.job_id,
                status_code=envelope.data.get("status_code"),
                debug_message=exit_status.get("debug_message", ""))
-
-
-def _is_loopback(host):
-    if host in ("localhost", "localhost.localdomain"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_token_transport(url):
-    """Refuse to send a token anywhere but over https or to this machine."""
-    parts = urlsplit(url)
-    if parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname or "")):
-        return
-    raise LoginError(f"refusing to send the MMODA token to {parts.scheme}://{parts.netloc}: "
-                     "tokens travel only over https (or to a dispatcher on this machine)")
 
 
 class _RedactingFilter(logging.Filter):
@@ -334,7 +318,7 @@ class DispatcherClient:
         url = f"{self.url}/{path}"
         params = dict(params)
         if token:
-            check_token_transport(url)
+            TokenManager.check_transport(url)
             params["token"] = token
         if method is None:
             method = "POST" if len(json.dumps(params)) > int(conf.post_threshold) else "GET"
@@ -437,8 +421,6 @@ class DispatcherClient:
 
     def refresh_token(self, token):
         """A new token with a later expiry (needs the ``refresh-tokens`` role)."""
-        url = f"{self.url}/refresh_token"
-        check_token_transport(url)
         # The server reads this route's token from the query string only.
         try:
             response = self.request("refresh_token", {"query_status": "new"}, token=token,

@@ -13,10 +13,10 @@ import time
 from astroquery import log
 
 from . import conf
-from .dispatcher import raise_for_job_failure, warn_comment
+from .dispatcher import envelope_from_data, raise_for_job_failure, warn_comment
 from .exceptions import InvalidQueryError, TimeoutError
 
-__all__ = ["Job", "new_session_id"]
+__all__ = ["Job", "JobGroup", "new_session_id"]
 
 _SCW_RE = re.compile(r"\d{12}\.\d{3}")
 
@@ -80,7 +80,15 @@ class Job:
         self._result = None
         self._error = None
         self._on_finish = on_finish
+        self._on_submit = None
         self._next_interval = float(conf.poll_interval)
+
+    @classmethod
+    def from_answer(cls, client, instrument, product, query_type, params, data):
+        """A finished job made from a stored answer (no request)."""
+        job = cls(client, instrument, product, query_type, params)
+        job._absorb(envelope_from_data(data), quiet=True)
+        return job
 
     def __repr__(self):
         return (f"<Job {self.instrument}/{self.product} job_id={self.job_id} "
@@ -111,11 +119,14 @@ class Job:
         """
         if self.finished:
             return self.status
+        previous = self.status
         envelope = self._client._dispatcher.run_analysis(self._wire_params(), token=self._token)
         self._absorb(envelope)
+        if previous == "new" and self._on_submit is not None:
+            self._on_submit(self)
         return self.status
 
-    def _absorb(self, envelope):
+    def _absorb(self, envelope, *, quiet=False):
         previous = self.status
         if envelope.job_id:
             if self.job_id and envelope.job_id != self.job_id:
@@ -127,10 +138,10 @@ class Job:
         if envelope.reports:
             self.reports = envelope.reports
         self._envelope = envelope
-        if self.status != previous or self.status == "progress" and envelope.reports:
+        if not quiet and (self.status != previous or self.status == "progress" and envelope.reports):
             self._log_state(previous)
         if self.finished:
-            self._finish(envelope)
+            self._finish(envelope, quiet=quiet)
 
     def _log_state(self, previous):
         summary = summarize_reports(self.reports) if self.status in ("progress", "ready") else ""
@@ -139,14 +150,15 @@ class Job:
         log.info(f"MMODA job {self.job_id} ({self.instrument}/{self.product}): {self.status}"
                  + (f" — {summary}" if summary else ""))
 
-    def _finish(self, envelope):
+    def _finish(self, envelope, *, quiet=False):
         try:
             raise_for_job_failure(envelope)
         except Exception as exc:
             self.status = "failed"
             self._error = exc
         else:
-            warn_comment(envelope)
+            if not quiet:
+                warn_comment(envelope)
         if self._on_finish is not None:
             self._on_finish(self, envelope)
 
@@ -232,3 +244,161 @@ def _seconds(value, name):
     if not value > 0:
         raise InvalidQueryError(f"{name} must be positive, not {value}")
     return value
+
+
+def _interactive():
+    import sys
+
+    try:
+        from IPython import get_ipython
+        if get_ipython() is not None:
+            return True
+    except ImportError:
+        pass
+    return sys.stdout.isatty()
+
+
+class JobGroup:
+    """Many MMODA jobs polled together from one loop.
+
+    Made by ``Mmoda.submit_many``.  Each job keeps its own back-off; at most
+    ``conf.max_concurrent`` requests are in flight at once.  Failures are
+    collected, not raised.
+
+    Attributes
+    ----------
+    jobs : list of `Job`
+        In submission order.
+    """
+
+    def __init__(self, jobs):
+        self.jobs = list(jobs)
+        self.errors = {}
+
+    def __len__(self):
+        return len(self.jobs)
+
+    def __iter__(self):
+        return iter(self.jobs)
+
+    def __repr__(self):
+        return f"<JobGroup: {self.summary()}>"
+
+    def summary(self):
+        """A one-line count such as ``"12/40 done, 3 failed"``."""
+        done = sum(job.status == "done" for job in self.jobs)
+        failed = sum(job.status == "failed" or index in self.errors
+                     for index, job in enumerate(self.jobs))
+        return f"{done}/{len(self.jobs)} done, {failed} failed"
+
+    def _pending(self):
+        return [index for index, job in enumerate(self.jobs)
+                if not job.finished and index not in self.errors]
+
+    def _poll(self, index):
+        job = self.jobs[index]
+        try:
+            if job.status == "new":
+                job.update()
+            while job.status == "ready":  # products are ready: fetch them at once
+                job.update()
+            if not job.finished:
+                job.update()
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # collected per job, reported by errors/results
+            self.errors[index] = exc
+
+    def wait(self, timeout=None, *, show_progress=None):
+        """Poll every job until all are finished (or time is up).
+
+        Parameters
+        ----------
+        timeout : float or `~astropy.units.Quantity`, optional
+            Longest wait in seconds (default ``conf.job_timeout``).
+        show_progress : bool, optional
+            Show a progress bar (default: when the session is interactive).
+
+        Returns
+        -------
+        JobGroup
+            ``self``.
+
+        Raises
+        ------
+        astroquery_mmoda.exceptions.TimeoutError
+            When time is up; every unfinished job can still be waited for.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        timeout = _seconds(timeout if timeout is not None else conf.job_timeout, "timeout")
+        deadline = time.monotonic() + timeout
+        show_progress = _interactive() if show_progress is None else show_progress
+        due = {index: 0.0 for index in self._pending()}
+        intervals = {index: float(conf.poll_interval) for index in due}
+        last_summary = None
+        bar = None
+        if show_progress:
+            from astropy.utils.console import ProgressBar
+            bar = ProgressBar(len(self.jobs))
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, int(conf.max_concurrent))) as pool:
+                while True:
+                    pending = self._pending()
+                    summary = self.summary()
+                    if summary != last_summary:
+                        log.info(f"MMODA jobs: {summary}")
+                        last_summary = summary
+                        if bar is not None:
+                            bar.update(len(self.jobs) - len(pending))
+                    if not pending:
+                        break
+                    now = time.monotonic()
+                    if now >= deadline:
+                        raise TimeoutError(
+                            f"{len(pending)} of {len(self.jobs)} MMODA jobs are not finished after "
+                            f"{timeout:g} s ({summary}); call wait() again to go on")
+                    ready = [index for index in pending if due.get(index, 0.0) <= now]
+                    if not ready:
+                        time.sleep(max(0.0, min(min(due[i] for i in pending), deadline) - now))
+                        continue
+                    list(pool.map(self._poll, ready))
+                    for index in ready:
+                        due[index] = time.monotonic() + intervals[index]
+                        intervals[index] = min(intervals[index] * 1.5, float(conf.poll_max))
+        except KeyboardInterrupt:
+            log.warning(f"Interrupted ({self.summary()}); the jobs go on: call wait() again, "
+                        "or repeat the same submit_many call to resume them.")
+            raise
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+        return self
+
+    def results(self):
+        """Each job's products, or the exception it ended with, in submission order.
+
+        Returns
+        -------
+        list
+            Per job: a `~astroquery_mmoda.products.ProductSet`, the exception
+            it failed with, or None if it is not finished.
+        """
+        out = []
+        for index, job in enumerate(self.jobs):
+            if index in self.errors:
+                out.append(self.errors[index])
+            elif not job.finished:
+                out.append(None)
+            else:
+                try:
+                    out.append(job.result())
+                except Exception as exc:  # a failed job's error, returned in its place
+                    out.append(exc)
+        return out
+
+    @property
+    def failures(self):
+        """``{index: exception}`` of the jobs that failed."""
+        return {index: result for index, result in enumerate(self.results())
+                if isinstance(result, Exception)}

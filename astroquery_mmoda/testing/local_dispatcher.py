@@ -364,7 +364,7 @@ class LocalDispatcher:
 
     # -- tokens -----------------------------------------------------------------
 
-    def mint_token(self, roles="general", *, expires_in=3600, sub="tester@example.org",
+    def mint_token(self, roles="general", *, expires_in=86400, sub="tester@example.org",
                    email=None, name="Test User", **claims):
         """A token that this dispatcher accepts.
 
@@ -373,7 +373,8 @@ class LocalDispatcher:
         roles : str or list of str
             Comma-separated roles, or a list; ``""`` for none.
         expires_in : float or `~astropy.units.Quantity`
-            Lifetime in seconds (negative for an expired token).
+            Lifetime in seconds (negative for an expired token); 24 hours by
+            default, like the tokens of the MMODA web site.
         sub, email, name : str
             Identity claims; ``email`` defaults to ``sub``.
         **claims

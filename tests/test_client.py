@@ -1,0 +1,231 @@
+"""The core client against the real local dispatcher: wire encoding, jobs, errors, metadata."""
+import threading
+import time
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.io import fits
+from astropy.time import Time
+
+from astroquery_mmoda import conf
+from astroquery_mmoda.core import MmodaClass
+from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, LoginError,
+                                         TimeoutError, TokenExpiredError)
+from astroquery_mmoda.jobs import Job
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def client(local_dispatcher):
+    return MmodaClass(server=local_dispatcher.url)
+
+
+@pytest.fixture
+def user(client, mmoda_token):
+    client.login(mmoda_token("general"))
+    return client
+
+
+@pytest.fixture
+def fast_polls():
+    with conf.set_temp("poll_interval", 0.05), conf.set_temp("poll_max", 0.2):
+        yield
+
+
+def unique():
+    """A parameter value that gives a fresh job id."""
+    return f"test-{time.time_ns()}"
+
+
+def echo(client, **params):
+    """Send through the echo product; the server answers what it parsed."""
+    products = client.get_product("empty", "echo", allow_unknown_args=True, **params)
+    return products.analysis_parameters
+
+
+# -- metadata ------------------------------------------------------------------------
+
+def test_instruments_and_products(client):
+    assert {"empty", "empty-async", "empty-semi-async"} <= set(client.list_instruments())
+    assert client.list_products("empty") == ["dummy", "echo", "failing", "numerical",
+                                             "parametrical"]
+
+
+def test_parameters_table(client):
+    table = client.get_parameters("empty", "numerical")
+    assert list(table.colnames) == ["name", "default", "unit", "query", "allowed_values", "min",
+                                    "max", "optional"]
+    rows = {row["name"]: row for row in table}
+    assert {"RA", "DEC", "T1", "T2", "p"} <= set(rows)
+    assert "token" not in rows
+    assert rows["p"]["default"] == 10.0 and rows["p"]["unit"] == "W"
+    assert rows["RA"]["unit"] == "deg"
+    assert table.meta["instrument"] == "empty"
+    # another product's parameter is not listed
+    assert "sb" not in rows
+
+
+def test_unknown_instrument_product_and_parameter(client):
+    with pytest.raises(InvalidQueryError, match="nosuch"):
+        client.list_products("nosuch")
+    with pytest.raises(InvalidQueryError, match="did you mean 'numerical'"):
+        client.get_product("empty", "numerica")
+    with pytest.raises(InvalidQueryError, match=r"no parameter 'pp'.*did you mean 'p'"):
+        client.get_product("empty", "numerical", query_type="Dummy", pp=3)
+
+
+def test_bad_arguments_send_nothing(client, monkeypatch):
+    client.list_products("empty")  # fill the metadata cache
+    sent = []
+    monkeypatch.setattr(client._session, "request",
+                        lambda *a, **k: sent.append(a) or pytest.fail("a request was sent"))
+    for call in (lambda: client.get_product("empty", "numerical", query_type="Fake"),
+                 lambda: client.get_product("empty", "numerical", token="x"),
+                 lambda: client.get_product("empty", "numerical", pp=1),
+                 lambda: client.get_product("empty", "echo", ang=3 * u.keV),
+                 lambda: client.get_product("empty", "echo", ang=float("nan")),
+                 lambda: client.get_product("", "echo")):
+        with pytest.raises(InvalidQueryError):
+            call()
+    assert sent == []
+
+
+# -- the wire encoding, as the server parses it ------------------------------------------
+
+def test_encoding_rules_seen_by_the_server(user):
+    parsed = echo(user, src_name=unique(), flag=True, off=False, nothing=None, numbers=[1, 2.5],
+                  mapping={"a": 1}, scw_list=["066500220010.001", "066500230010.001"],
+                  catalog_selected_objects=[1, 2], ang=2 * u.arcmin, energ=3,
+                  T1=Time(58193.455, format="mjd"), T2="2020-01-02T00:00:00", validate=False)
+    assert parsed["flag"] == "True" and parsed["off"] == "False"
+    assert parsed["nothing"] == "\x00"
+    assert parsed["numbers"] == "[1, 2.5]"
+    assert parsed["mapping"] == '{"a": 1}'
+    assert parsed["scw_list"] == "066500220010.001,066500230010.001"
+    assert parsed["catalog_selected_objects"] == "1,2"
+    assert parsed["ang"] == pytest.approx(120.0)  # arcmin -> the parameter's arcsec
+    assert parsed["energ"] == 3.0
+    assert parsed["T1"] == Time(58193.455, format="mjd").isot
+    assert "token" not in parsed
+
+
+def test_large_requests_use_post(user, monkeypatch):
+    methods = []
+    original = user._session.request
+    monkeypatch.setattr(user._session, "request",
+                        lambda method, *a, **k: methods.append(method) or original(method, *a, **k))
+    long_name = "x" * 1500
+    parsed = echo(user, src_name=long_name)
+    assert parsed["src_name"] == long_name
+    assert methods[-1] == "POST"
+    echo(user, src_name=unique())
+    assert methods[-1] == "GET"
+
+
+def test_get_query_payload_sends_nothing(client, monkeypatch):
+    monkeypatch.setattr(client._session, "request", lambda *a, **k: pytest.fail("request sent"))
+    payload = client.get_product("empty", "numerical", query_type="Dummy", p=5,
+                                 T1=Time("2020-01-01T00:00:00", scale="tt"),
+                                 get_query_payload=True)
+    assert payload == {"instrument": "empty", "product_type": "numerical",
+                       "query_type": "Dummy", "query_status": "new", "api": "True",
+                       "p": "5", "T1": "2019-12-31T23:58:50.816"}
+
+
+# -- products ------------------------------------------------------------------------
+
+def test_numerical_product_decodes_to_hdulist(user):
+    products = user.get_product("empty", "numerical", query_type="Dummy", p=5)
+    assert len(products) == 1
+    (name, hdul), = products.items()
+    assert isinstance(hdul, fits.HDUList)
+    data = hdul[0].data if hdul[0].data is not None else hdul[1].data
+    assert data.shape == (100, 100) and data.dtype == np.float64
+    assert products.job_id
+    assert "token" not in (products.analysis_parameters or {})
+
+
+def test_roles_and_tokens(client, mmoda_token):
+    with pytest.raises(LoginError, match="general"):
+        client.get_product("empty", "numerical", query_type="Dummy", p=5)
+    client.login(mmoda_token("general"))
+    with pytest.raises(LoginError, match="unige-hpc-full"):
+        client.get_product("empty", "numerical", query_type="Dummy", p=60)
+    client.login(mmoda_token("general,unige-hpc-full"))
+    assert len(client.get_product("empty", "numerical", query_type="Dummy", p=60)) == 1
+
+
+def test_token_expired_on_the_server_side(client, mmoda_token):
+    token = mmoda_token(expires_in=2)
+    client.login(token)
+    time.sleep(2.5)
+    with pytest.raises(TokenExpiredError, match="expired") as error:
+        client.get_product("empty", "dummy", query_type="Dummy", src_name=unique())
+    assert token not in str(error.value)
+
+
+def test_out_of_range_is_the_servers_message(user):
+    with pytest.raises(InvalidQueryError, match="restricted to 800"):
+        user.get_product("empty", "numerical", query_type="Dummy", p=900)
+
+
+def test_failing_job(user):
+    with pytest.raises(JobFailedError, match="failing query") as error:
+        user.get_product("empty", "failing", query_type="Dummy")
+    assert error.value.job_id
+
+
+# -- asynchronous jobs -------------------------------------------------------------------
+
+@pytest.fixture
+def backend(local_dispatcher):
+    local_dispatcher.set_backend_status(None)
+    yield local_dispatcher
+    local_dispatcher.set_backend_status(None)
+
+
+def test_async_job_from_submit_to_products(user, backend, fast_polls, caplog):
+    job = user.submit("empty-async", "dummy", src_name=unique())
+    assert isinstance(job, Job)
+    assert job.status == "submitted" and job.job_id and len(job.session_id) == 16
+    assert job.update() == "submitted"
+    backend.call_back(job.job_id, job.session_id, message="half way", node_id="n1")
+    assert job.update() == "progress"
+    assert [r["message"] for r in job.reports] == ["half way"]
+    assert all("token" not in r for r in job.reports)
+
+    timer = threading.Timer(0.5, backend.finish_job, (job.job_id, job.session_id))
+    timer.start()
+    with caplog.at_level("INFO", logger="astroquery"):
+        with pytest.warns(UserWarning, match="mock comment"):
+            products = job.wait(timeout=30).result()
+    timer.join()
+    assert job.status == "done"
+    assert products.job_id == job.job_id
+    assert any(job.job_id in r.message and "done" in r.message for r in caplog.records)
+
+
+def test_wait_times_out_and_resumes(user, backend, fast_polls, mmoda_token):
+    params = dict(src_name=unique())
+    job = user.submit("empty-async", "dummy", **params)
+    with pytest.raises(TimeoutError, match=job.job_id) as error:
+        job.wait(timeout=0.3)
+    assert error.value.job_id == job.job_id and error.value.session_id == job.session_id
+
+    # A new client object (e.g. after a kernel restart) resumes the same job.
+    other = MmodaClass(server=user.server)
+    other.login(user._tokens.token)
+    resumed = other.get_job(job.job_id, job.session_id, instrument="empty-async",
+                            product="dummy", **params)
+    assert resumed.job_id == job.job_id and resumed.status == "submitted"
+    backend.finish_job(job.job_id, job.session_id)
+    with pytest.warns(UserWarning, match="mock comment"):
+        resumed.wait(timeout=30)
+    assert resumed.status == "done"
+
+
+def test_semi_async_failure(user, fast_polls):
+    with pytest.raises(JobFailedError):
+        user.get_product("empty-semi-async", "numerical", p=-1, src_name=unique())
