@@ -8,6 +8,10 @@ Registered as a pytest plugin when ``astroquery_mmoda`` is installed.  Fixtures:
 ``mmoda_token``
     A factory of tokens for that dispatcher:
     ``mmoda_token(roles="general", expires_in=3600, sub=...)``.
+``integral_dispatcher``
+    A session-wide `~astroquery_mmoda.testing.LocalDispatcher` with the INTEGRAL
+    instruments (``isgri``, ``jemx``, ``spi_acs``) and the synthetic test sky of
+    ``astroquery_mmoda.testing.integral_sky``; tokens from its ``mint_token``.
 
 Tests that use them should be marked ``integration``.  When the server cannot
 be provisioned or started the fixture errors: it never skips.
@@ -26,6 +30,15 @@ def local_dispatcher():
     from .local_dispatcher import LocalDispatcher
 
     with LocalDispatcher() as dispatcher:
+        yield dispatcher
+
+
+@pytest.fixture(scope="session")
+def integral_dispatcher():
+    """A real MMODA dispatcher with the INTEGRAL plugins and the test sky, for the session."""
+    from .local_dispatcher import LocalDispatcher
+
+    with LocalDispatcher(integral=True) as dispatcher:
         yield dispatcher
 
 
