@@ -41,7 +41,7 @@ class Conf(_config.ConfigNamespace):
 
 conf = Conf()
 
-__all__ = ["Conf", "conf"]
+__all__ = ["Mmoda", "MmodaClass", "Conf", "conf"]
 
 
 def __getattr__(name):

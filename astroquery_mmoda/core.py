@@ -3,6 +3,7 @@ import difflib
 import textwrap
 import threading
 
+from astropy import units as u
 from astroquery import log
 from astroquery.query import QueryWithLogin
 
@@ -243,7 +244,6 @@ class MmodaClass(_TokenLogin):
     # -- parameters -----------------------------------------------------------------
 
     def _wire_value(self, name, value, unit):
-        from astropy import units as u
         from astropy.table import Table
         from astropy.time import Time
 
@@ -252,6 +252,10 @@ class MmodaClass(_TokenLogin):
                 raise InvalidQueryError(f"{name} must be a single time")
             return value.utc.isot
         if isinstance(value, u.Quantity):
+            if unit is None:
+                raise InvalidQueryError(
+                    f"{name}: the parameter's unit is unknown without validation; give a plain "
+                    "number in the parameter's unit, or leave validate=True")
             target = _UNIT_ALIASES.get(unit, unit)
             try:
                 return float(value.to_value(u.Unit(target)))
@@ -540,6 +544,382 @@ class MmodaClass(_TokenLogin):
         if jobs:
             self._journal.clear()
         log.debug(f"MMODA cache: {removed} results removed")
+
+    # -- INTEGRAL ----------------------------------------------------------------------
+
+    def _integral_params(self, instrument, kind, coordinates, *, start_time, end_time,
+                         radius=None, energy_range=None, max_pointings=None, osa_version=None,
+                         scw_list=None, catalog=None, time_bin=None, detection_threshold=None):
+        from .integral import instrument_info
+
+        info = instrument_info(instrument, kind)
+        position = _sky_position(coordinates)
+        start, end = _time_range(start_time, end_time)
+        params = {"RA": round(position.ra.deg, 8), "DEC": round(position.dec.deg, 8),
+                  "T1": start.utc.isot, "T2": end.utc.isot}
+        if info.energy_limits:
+            low, high = _energy_range(energy_range if energy_range is not None
+                                      else info.default_energy * u.keV, info)
+            params.update(E1_keV=low, E2_keV=high)
+        elif energy_range is not None:
+            raise InvalidQueryError(f"{instrument} light curves have no energy selection")
+        if radius is not None:
+            params["radius"] = _angle_deg(radius, "radius")
+        if max_pointings is not None:
+            params["max_pointings"] = self._check_pointings(max_pointings)
+        if osa_version is not None:
+            if not isinstance(osa_version, str) or not osa_version.startswith("OSA"):
+                raise InvalidQueryError(f"osa_version must look like 'OSA11.2', not {osa_version!r}")
+            params["osa_version"] = osa_version
+        if scw_list is not None:
+            params["scw_list"] = _science_windows(scw_list)
+        if catalog is not None:
+            params["selected_catalog"] = catalog
+        if time_bin is not None:
+            params["time_bin"] = _time_bin(time_bin, info)
+        if detection_threshold is not None:
+            if isinstance(detection_threshold, bool) or not isinstance(detection_threshold, (int, float)) \
+                    or not detection_threshold > 0:
+                raise InvalidQueryError("detection_threshold must be a positive number of sigma")
+            params["detection_threshold"] = float(detection_threshold)
+        meta = {"instrument": instrument, "start_time": start.utc.isot, "end_time": end.utc.isot,
+                "ra": params["RA"], "dec": params["DEC"]}
+        if "E1_keV" in params:
+            meta.update(E1_keV=params["E1_keV"], E2_keV=params["E2_keV"])
+        return info.products[kind], params, meta
+
+    def _check_pointings(self, max_pointings):
+        from .integral import MAX_POINTINGS_GENERAL, MAX_POINTINGS_HPC
+
+        if isinstance(max_pointings, bool) or not isinstance(max_pointings, int) or max_pointings < 1:
+            raise InvalidQueryError(f"max_pointings must be a positive integer, not {max_pointings!r}")
+        roles = self._tokens.info().roles if self._tokens.token else ()
+        if max_pointings > MAX_POINTINGS_HPC and "unige-hpc-extreme" not in roles:
+            raise InvalidQueryError(
+                f"max_pointings={max_pointings} is above {MAX_POINTINGS_HPC}, which needs the "
+                "'unige-hpc-extreme' role (your token lacks it)")
+        if max_pointings > MAX_POINTINGS_GENERAL and not {"unige-hpc-full", "unige-hpc-extreme"} & set(roles):
+            raise InvalidQueryError(
+                f"max_pointings={max_pointings} is above {MAX_POINTINGS_GENERAL}, which needs the "
+                "'unige-hpc-full' role" + ("" if self._tokens.token else " (and you are not logged in)"))
+        return max_pointings
+
+    def _integral_products(self, instrument, kind, coordinates, *, start_time, end_time,
+                           query_type, timeout, cache, get_query_payload, options, params):
+        product, wire, meta = self._integral_params(instrument, kind, coordinates,
+                                                    start_time=start_time, end_time=end_time,
+                                                    **options)
+        reserved = set(params) & set(wire)
+        if reserved:
+            raise InvalidQueryError(f"give {', '.join(sorted(reserved))} through the method's own "
+                                    "arguments, not as extra parameters")
+        wire.update(params)
+        result = self.get_product(instrument, product, query_type=query_type, timeout=timeout,
+                                  cache=cache, get_query_payload=get_query_payload, **wire)
+        if not get_query_payload:
+            meta.update(job_id=result.job_id, query_type=query_type, product=product)
+        return result, meta
+
+    def query_region(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
+                     energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
+                     detection_threshold=None, query_type="Real", timeout=None, cache=True,
+                     get_query_payload=False, **params):
+        """The sources detected in an INTEGRAL mosaic image of a sky region.
+
+        Parameters
+        ----------
+        coordinates : `~astropy.coordinates.SkyCoord` or str
+            Centre of the region (any frame; sent as ICRS degrees).
+        radius : `~astropy.units.Quantity`, optional
+            Radius within which pointings are selected (an angle).
+        start_time, end_time : `~astropy.time.Time` or anything `~astropy.time.Time` takes
+            The time interval (sent as UTC).
+        instrument : {'isgri', 'jemx'}
+        energy_range : `~astropy.units.Quantity`, optional
+            Two energies; 30–80 keV for ISGRI, 3–20 keV for JEM-X by default.
+        max_pointings : int, optional
+            Most science windows to use (above 50 needs the ``unige-hpc-full`` role).
+        osa_version : str, optional
+            E.g. ``'OSA11.2'``.
+        scw_list : list of str, optional
+            Explicit science windows (``'NNNNNNNNNNNN.00V'``).
+        detection_threshold : float, optional
+            Significance (sigma) above which sources are listed.
+        query_type : {'Real', 'Dummy'}
+        timeout : float or `~astropy.units.Quantity`, optional
+            Longest wait for the job.
+        cache : bool
+            Use the result cache.
+        get_query_payload : bool
+            Return the parameters that would be sent instead.
+        **params
+            Other parameters of the product (see `get_parameters`).
+
+        Returns
+        -------
+        `~astropy.table.Table`
+            One row per source: ``src_names``, ``ra``, ``dec`` (deg),
+            ``significance``, flags; ``meta`` has the instrument, energy band,
+            time range and job id.  Give it (maybe filtered, see
+            `~astroquery_mmoda.integral.select_sources`) as ``catalog=`` to
+            `get_spectrum` and `get_lightcurve`.
+
+        Examples
+        --------
+        >>> from astropy.coordinates import SkyCoord
+        >>> from astroquery_mmoda import Mmoda
+        >>> catalog = Mmoda.query_region(SkyCoord.from_name("4U 1700-377"), 8 * u.deg,
+        ...                              start_time="2003-03-15", end_time="2003-03-16",
+        ...                              max_pointings=10)  # doctest: +SKIP
+        """
+        from .integral import shape_catalog
+
+        products, meta = self._integral_products(
+            instrument, "image", coordinates, start_time=start_time, end_time=end_time,
+            query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
+            options=dict(radius=radius, energy_range=energy_range, max_pointings=max_pointings,
+                         osa_version=osa_version, scw_list=scw_list,
+                         detection_threshold=detection_threshold),
+            params=params)
+        if get_query_payload:
+            return products
+        catalogs = [name for name in products if products.kind[name] == "catalog"]
+        if not catalogs:
+            import warnings
+
+            from astropy.table import Table
+            from astroquery.exceptions import NoResultsWarning
+
+            warnings.warn(f"MMODA returned no source catalog for this {instrument} image",
+                          NoResultsWarning)
+            return Table(meta=meta)
+        return shape_catalog(products[catalogs[0]], meta=meta)
+
+    def get_images(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
+                   energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
+                   detection_threshold=None, query_type="Real", timeout=None, cache=True,
+                   get_query_payload=False, **params):
+        """The INTEGRAL mosaic image of a sky region.
+
+        Takes the same arguments as `query_region`; asking for both with the
+        same arguments runs one job (the second answer comes from the cache).
+
+        Returns
+        -------
+        list of `~astropy.io.fits.HDUList`
+            The mosaic: intensity, variance, significance and exposure maps
+            with their WCS.
+        """
+        products, meta = self._integral_products(
+            instrument, "image", coordinates, start_time=start_time, end_time=end_time,
+            query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
+            options=dict(radius=radius, energy_range=energy_range, max_pointings=max_pointings,
+                         osa_version=osa_version, scw_list=scw_list,
+                         detection_threshold=detection_threshold),
+            params=params)
+        if get_query_payload:
+            return products
+        return [products[name] for name in products if products.kind[name] == "fits"]
+
+    def get_lightcurve(self, coordinates, *, start_time, end_time, instrument="isgri",
+                       time_bin=None, energy_range=None, catalog=None, radius=None,
+                       max_pointings=None, osa_version=None, scw_list=None, drop_empty=False,
+                       query_type="Real", timeout=None, cache=True, get_query_payload=False,
+                       **params):
+        """Light curves of the sources of a catalog (ISGRI, JEM-X) or of SPI-ACS.
+
+        Parameters
+        ----------
+        coordinates : `~astropy.coordinates.SkyCoord` or str
+            Where to look (for SPI-ACS: the direction, SPI-ACS sees all sky).
+        start_time, end_time : `~astropy.time.Time` or anything `~astropy.time.Time` takes
+        instrument : {'isgri', 'jemx', 'spi_acs'}
+        time_bin : `~astropy.units.Quantity`, optional
+            Bin width (e.g. ``1000 * u.s``; SPI-ACS down to 0.05 s).
+        energy_range : `~astropy.units.Quantity`, optional
+            ISGRI and JEM-X only.
+        catalog : `~astropy.table.Table`, optional
+            Sources to extract, as returned (and maybe filtered) by
+            `query_region`.
+        drop_empty : bool
+            Drop bins without exposure or without a valid rate (otherwise they
+            are flagged in the ``empty`` column).
+        radius, max_pointings, osa_version, scw_list, query_type, timeout, cache, get_query_payload
+            As for `query_region`.
+
+        Returns
+        -------
+        `~astroquery_mmoda.integral.LightCurveSet`
+            A mapping of source name to `~astropy.timeseries.TimeSeries` with
+            columns ``time``, ``time_bin``, ``rate``, ``rate_err``,
+            ``fracexp`` and ``empty``; the FITS originals in ``.hdulists``.
+        """
+        from .integral import LightCurveSet, lightcurve_to_timeseries
+
+        options = dict(time_bin=time_bin, energy_range=energy_range)
+        if instrument != "spi_acs":
+            options.update(radius=radius, max_pointings=max_pointings, osa_version=osa_version,
+                           scw_list=scw_list, catalog=catalog)
+        elif any(v is not None for v in (radius, max_pointings, osa_version, scw_list, catalog)):
+            raise InvalidQueryError("SPI-ACS light curves take no radius, max_pointings, "
+                                    "osa_version, scw_list or catalog")
+        products, meta = self._integral_products(
+            instrument, "lightcurve", coordinates, start_time=start_time, end_time=end_time,
+            query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
+            options=options, params=params)
+        if get_query_payload:
+            return products
+        series, hdulists = {}, {}
+        for name in products:
+            if products.kind[name] != "fits":
+                continue
+            item_meta = products.meta[name]
+            hdul = products[name]
+            lc = lightcurve_to_timeseries(hdul, meta=dict(meta), drop_empty=drop_empty)
+            source = str(item_meta.get("src_name") or lc.meta.get("src_name") or name).strip()
+            if source == "query":  # SPI-ACS names its only light curve so
+                source = lc.meta["src_name"] = "SPI-ACS"
+            lc.meta["src_name"] = source
+            series[source] = lc
+            hdulists[source] = hdul
+        return LightCurveSet(series, hdulists=hdulists, products=products, meta=meta)
+
+    def get_spectrum(self, coordinates, *, start_time, end_time, instrument="isgri",
+                     energy_range=None, catalog=None, radius=None, max_pointings=None,
+                     osa_version=None, scw_list=None, query_type="Real", timeout=None, cache=True,
+                     get_query_payload=False, **params):
+        """Spectra, with their ARF and RMF, of the sources of a catalog (ISGRI, JEM-X).
+
+        Parameters are those of `get_lightcurve` (no ``time_bin``).
+
+        Returns
+        -------
+        `~astroquery_mmoda.integral.SpectrumSet`
+            A mapping of source name to `~astroquery_mmoda.integral.Spectrum`
+            (``spectrum``, ``arf``, ``rmf`` HDULists); ``write(directory)``
+            makes XSPEC-ready files.
+        """
+        from .integral import group_spectra
+
+        products, meta = self._integral_products(
+            instrument, "spectrum", coordinates, start_time=start_time, end_time=end_time,
+            query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
+            options=dict(energy_range=energy_range, catalog=catalog, radius=radius,
+                         max_pointings=max_pointings, osa_version=osa_version, scw_list=scw_list),
+            params=params)
+        if get_query_payload:
+            return products
+        return group_spectra(products, meta=meta)
+
+
+def _sky_position(coordinates):
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(coordinates, SkyCoord):
+        position = coordinates
+    elif isinstance(coordinates, str) and coordinates.strip():
+        try:
+            position = SkyCoord(coordinates, frame="icrs")
+        except (ValueError, u.UnitsError):
+            try:
+                position = SkyCoord(coordinates, frame="icrs", unit="deg")
+            except (ValueError, u.UnitsError):
+                raise InvalidQueryError(
+                    f"coordinates {coordinates!r} are not coordinates; give a SkyCoord (e.g. "
+                    "SkyCoord.from_name(...)) or a string like '255.98 -37.84' or "
+                    "'17h03m56.8s -37d50m39s'") from None
+    else:
+        raise InvalidQueryError(f"coordinates must be a SkyCoord or a string, not "
+                                f"{type(coordinates).__name__}")
+    if not position.isscalar:
+        raise InvalidQueryError("coordinates must be a single position")
+    return position.icrs
+
+
+def _time_range(start_time, end_time):
+    from astropy.time import Time
+
+    times = []
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        try:
+            time = value if isinstance(value, Time) else Time(value)
+        except (ValueError, TypeError):
+            raise InvalidQueryError(f"{name}={value!r} is not a time") from None
+        if not time.isscalar:
+            raise InvalidQueryError(f"{name} must be a single time")
+        times.append(time)
+    if times[0] >= times[1]:
+        raise InvalidQueryError(f"start_time ({times[0].utc.isot}) must be before end_time "
+                                f"({times[1].utc.isot})")
+    return times
+
+
+def _energy_range(energy_range, info):
+    try:
+        low, high = energy_range
+    except (TypeError, ValueError):
+        raise InvalidQueryError("energy_range must be two energies, e.g. (30, 80) * u.keV") from None
+    values = []
+    for value in (low, high):
+        if not isinstance(value, u.Quantity):
+            raise InvalidQueryError("energy_range must be a Quantity, e.g. (30, 80) * u.keV")
+        try:
+            values.append(float(value.to_value(u.keV, equivalencies=u.spectral())))
+        except u.UnitsError:
+            raise InvalidQueryError(f"energy_range must be in energy units, not {value.unit}") \
+                from None
+    low, high = values
+    limit_low, limit_high = info.energy_limits
+    if not low < high:
+        raise InvalidQueryError(f"energy_range: the lower energy ({low:g} keV) must be below the "
+                                f"upper one ({high:g} keV)")
+    if low < limit_low or high > limit_high:
+        raise InvalidQueryError(f"energy_range {low:g}-{high:g} keV is outside the {info.name} "
+                                f"range {limit_low:g}-{limit_high:g} keV")
+    return low, high
+
+
+def _angle_deg(value, name):
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError(f"{name} must be an angle Quantity, e.g. 8 * u.deg")
+    try:
+        degrees = float(value.to_value(u.deg))
+    except u.UnitsError:
+        raise InvalidQueryError(f"{name} must be an angle, not {value.unit}") from None
+    if not 0 < degrees <= 180:
+        raise InvalidQueryError(f"{name} must be between 0 and 180 deg, not {degrees:g} deg")
+    return degrees
+
+
+def _time_bin(value, info):
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError("time_bin must be a time Quantity, e.g. 1000 * u.s")
+    try:
+        seconds = float(value.to_value(u.s))
+    except u.UnitsError:
+        raise InvalidQueryError(f"time_bin must be a time, not {value.unit}") from None
+    if not seconds > 0:
+        raise InvalidQueryError(f"time_bin must be positive, not {seconds:g} s")
+    if info.min_time_bin and seconds < info.min_time_bin:
+        raise InvalidQueryError(f"time_bin {seconds:g} s is below the {info.name} minimum of "
+                                f"{info.min_time_bin:g} s")
+    if info.max_time_bin and seconds > info.max_time_bin:
+        raise InvalidQueryError(f"time_bin {seconds:g} s is above the {info.name} maximum of "
+                                f"{info.max_time_bin:g} s")
+    return seconds
+
+
+def _science_windows(scw_list):
+    import re
+
+    if isinstance(scw_list, str):
+        scw_list = [item for item in scw_list.split(",")]
+    scws = [str(item).strip() for item in scw_list]
+    bad = [scw for scw in scws if not re.fullmatch(r"\d{12}\.\d{3}", scw)]
+    if not scws or bad:
+        raise InvalidQueryError("scw_list must list science windows like '066500220010.001'"
+                                + (f"; not {bad[0]!r}" if bad else ""))
+    return scws
 
 
 def _suggest(name, candidates):

@@ -97,18 +97,24 @@ def test_bad_arguments_send_nothing(client, monkeypatch):
 def test_encoding_rules_seen_by_the_server(user):
     parsed = echo(user, src_name=unique(), flag=True, off=False, nothing=None, numbers=[1, 2.5],
                   mapping={"a": 1}, scw_list=["066500220010.001", "066500230010.001"],
-                  catalog_selected_objects=[1, 2], ang=2 * u.arcmin, energ=3,
-                  T1=Time(58193.455, format="mjd"), T2="2020-01-02T00:00:00", validate=False)
+                  catalog_selected_objects=[1, 2], energ=3, validate=False)
     assert parsed["flag"] == "True" and parsed["off"] == "False"
     assert parsed["nothing"] == "\x00"
     assert parsed["numbers"] == "[1, 2.5]"
     assert parsed["mapping"] == '{"a": 1}'
-    assert parsed["scw_list"] == "066500220010.001,066500230010.001"
+    # one comma-separated value, which the server splits into the list
+    assert parsed["scw_list"] == ["066500220010.001", "066500230010.001"]
     assert parsed["catalog_selected_objects"] == "1,2"
-    assert parsed["ang"] == pytest.approx(120.0)  # arcmin -> the parameter's arcsec
     assert parsed["energ"] == 3.0
-    assert parsed["T1"] == Time(58193.455, format="mjd").isot
     assert "token" not in parsed
+
+
+def test_astropy_values_are_converted_to_the_parameters_units(user):
+    parsed = echo(user, src_name=unique(), ang=2 * u.arcmin, energ=500 * u.keV, T1=Time(58193.455, format="mjd", scale="tt"),
+                  T2="2020-01-02T00:00:00")
+    assert parsed["ang"] == pytest.approx(120.0)  # arcmin -> the parameter's arcsec
+    assert parsed["energ"] == pytest.approx(0.5)  # keV -> MeV
+    assert parsed["T1"] == Time(58193.455, format="mjd", scale="tt").utc.isot
 
 
 def test_large_requests_use_post(user, monkeypatch):
