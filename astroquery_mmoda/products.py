@@ -925,8 +925,10 @@ def _decode_data_unit(unit, index, what):
                       f"{_short(', '.join(map(str, dropped)), 120)}", AstropyUserWarning, stacklevel=4)
     hdu = _HDU_CLASSES[hdu_type](data=data, header=header)
     name = unit.get("name")
-    if ("EXTNAME" not in header and isinstance(name, str) and name.strip()
-            and not (hdu_type == "primary" and name.strip().upper() == "PRIMARY")):
+    # The unit's name is the extension name the server means: it renames OSA's
+    # ISGR-ARF.-RSP, ISGR-RMF.-RSP and ISGR-EBDS-MOD to the SPECRESP,
+    # SPECRESP MATRIX and EBOUNDS that XSPEC looks for.
+    if hdu_type != "primary" and isinstance(name, str) and name.strip():
         hdu.name = name.strip()
     if hdu_type in ("bintable", "table") and data is not None:
         if not isinstance(data, fits.FITS_rec):
