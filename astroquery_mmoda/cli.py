@@ -244,24 +244,18 @@ class _Session:
 
     def client(self, *, auto_login=True):
         if self._client is None:
-            from .auth import TokenManager
             from .core import MmodaClass
             from .exceptions import LoginError
 
-            client = MmodaClass(server=getattr(self.args, "server", None))
+            # Never prompt: a command without a token runs anonymously.
+            client = MmodaClass(server=getattr(self.args, "server", None), prompt=not auto_login)
             if auto_login:
-                # Never prompt: a command without a token runs anonymously.
-                client._tokens = TokenManager(server_url=client._server_url, interactive=_never)
                 try:
                     client.login()
                 except LoginError as exc:
                     self.login_error = exc
             self._client = client
         return self._client
-
-
-def _never():
-    return False
 
 
 # -- commands -------------------------------------------------------------------------

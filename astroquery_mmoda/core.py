@@ -49,6 +49,9 @@ class MmodaClass(_TokenLogin):
     server : str, optional
         Root URL of the dispatcher; `astroquery_mmoda.conf.server` (read at each
         request) when not given.
+    prompt : bool
+        Let `login` ask for a token when none is found (only ever in an
+        interactive session).  Scripts and services may set it to False.
 
     Examples
     --------
@@ -57,7 +60,7 @@ class MmodaClass(_TokenLogin):
     'https://www.astro.unige.ch/mmoda/dispatch-data'
     """
 
-    def __init__(self, *, server=None):
+    def __init__(self, *, server=None, prompt=True):
         super().__init__()
         from .auth import TokenManager
 
@@ -66,7 +69,8 @@ class MmodaClass(_TokenLogin):
             self.server = server
         self._session.headers["User-Agent"] = (
             f"{self._session.headers.get('User-Agent', '')} astroquery_mmoda/{version}".strip())
-        self._tokens = TokenManager(server_url=self._server_url)
+        self._tokens = TokenManager(server_url=self._server_url,
+                                    interactive=None if prompt else _never)
         self._dispatcher = DispatcherClient(self, self._server_url)
         self._meta_cache = {}
         self._meta_lock = threading.Lock()
@@ -920,6 +924,10 @@ def _science_windows(scw_list):
         raise InvalidQueryError("scw_list must list science windows like '066500220010.001'"
                                 + (f"; not {bad[0]!r}" if bad else ""))
     return scws
+
+
+def _never():
+    return False
 
 
 def _suggest(name, candidates):

@@ -4,9 +4,12 @@ Matplotlib is an optional dependency: install it with
 ``pip install "astroquery_mmoda[plot]"``.  Every function draws into the
 given ``ax`` (or a new figure) and returns the axes.
 """
+import warnings
+
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
+from astropy.wcs import FITSFixedWarning
 
 __all__ = ["plot_lightcurve", "plot_image", "plot_spectrum"]
 
@@ -94,6 +97,8 @@ def _energy_band(meta):
 
 def _title(*parts):
     source, rest = parts[0], " ".join(part for part in parts[1:] if part)
+    if source and rest.startswith(source):  # e.g. SPI-ACS, whose light curve is named after it
+        source = ""
     return " — ".join(part for part in (source, rest) if part)
 
 
@@ -247,7 +252,10 @@ def plot_image(hdul, *, catalog=None, ax=None, extension=_DEFAULT_MAP, label_sou
         hdul = fits.HDUList([hdul])
     hdu = _image_hdu(hdul, extension)
     data = np.asarray(hdu.data, dtype=float)
-    wcs = WCS(hdu.header).celestial
+    with warnings.catch_warnings():
+        # OSA mosaics carry DATE-OBS and MJDREF, which WCS "fixes" with a warning.
+        warnings.simplefilter("ignore", FITSFixedWarning)
+        wcs = WCS(hdu.header).celestial
     if ax is None:
         ax = plt.figure().add_subplot(projection=wcs)
     finite = data[np.isfinite(data)]
