@@ -652,8 +652,8 @@ class TokenManager:
             chosen = self._prompt_for_token()
         token, info, origin = chosen
         self._set(token, info, origin)
-        log.info(f"Logged in to MMODA as {info._who()} (token from {info.source}; "
-                 f"{_expiry_phrase(info._exp - time.time())}).")
+        log.debug(f"Logged in to MMODA as {info._who()} (token from {info.source}; "
+                  f"{_expiry_phrase(info._exp - time.time())}).")
         if store_token and origin != ("keyring", service):
             self._keyring_set(service, token, "the token")
         return info

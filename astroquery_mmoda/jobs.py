@@ -76,6 +76,7 @@ class Job:
         self.job_id = job_id
         self.status = status
         self.reports = []
+        self._reports_logged = 0
         self._envelope = None
         self._result = None
         self._error = None
@@ -138,8 +139,10 @@ class Job:
         if envelope.reports:
             self.reports = envelope.reports
         self._envelope = envelope
-        if not quiet and (self.status != previous or self.status == "progress" and envelope.reports):
+        news = self.status != previous or len(self.reports) != self._reports_logged
+        if not quiet and news:
             self._log_state(previous)
+            self._reports_logged = len(self.reports)
         if self.finished:
             self._finish(envelope, quiet=quiet)
 
@@ -147,8 +150,10 @@ class Job:
         summary = summarize_reports(self.reports) if self.status in ("progress", "ready") else ""
         if self.status == previous and not summary:
             return
-        log.info(f"MMODA job {self.job_id} ({self.instrument}/{self.product}): {self.status}"
-                 + (f" — {summary}" if summary else ""))
+        # Progress of long jobs is news (INFO); a job answered at once is not.
+        level = log.debug if previous == "new" and self.finished else log.info
+        level(f"MMODA job {self.job_id} ({self.instrument}/{self.product}): {self.status}"
+              + (f" — {summary}" if summary else ""))
 
     def _finish(self, envelope, *, quiet=False):
         try:
