@@ -304,7 +304,11 @@ class MmodaClass(_TokenLogin):
                 f"{'it' if len(reserved) == 1 else 'them'} (log in with Mmoda.login for the token)")
         if validate:
             return self._check_params(instrument, product, params)
-        return {name: self._wire_value(name, value, None) for name, value in params.items()}
+        # Without validation no request is made; units are known only if cached.
+        cached = self._meta_cache.get((self.server, instrument))
+        units = {p["name"]: p["unit"] for p in cached[1]} if cached else {}
+        return {name: self._wire_value(name, value, units.get(name))
+                for name, value in params.items()}
 
     def _payload(self, instrument, product, query_type, wire):
         return dict(wire, instrument=instrument, product_type=product, query_type=query_type,

@@ -235,7 +235,8 @@ class Job:
         if self._result is None:
             from .products import decode_products
 
-            self._result = decode_products(self._envelope.products, job_id=self.job_id)
+            self._result = decode_products(self._envelope.products, job_id=self.job_id,
+                                           product=self.product)
         return self._result
 
 

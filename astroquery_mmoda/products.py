@@ -1268,7 +1268,7 @@ class ProductSet(Mapping):
 
     **Names.** Each product is named by its own ``name`` (for pictures, the
     stem of ``filename`` when unnamed; else its ``product`` meta-data entry;
-    else its kind), whitespace turned into ``_``, followed by ``_<src_name>``
+    else, for FITS-like products, the product asked for; else its kind), whitespace turned into ``_``, followed by ``_<src_name>``
     when its meta-data have a non-empty ``src_name`` not already at the end.
     A name met again gets ``_2``, ``_3``, ... in the order of the answer (the
     order of the keys of :func:`decode_products`); the first keeps the bare
@@ -1458,14 +1458,17 @@ def _write_item(path, kind, value, overwrite):
 
 
 class _Context:
-    def __init__(self):
+    def __init__(self, product=None):
         self.warned_meta = False
+        self.product = product
 
 
-def _default_base(kind, meta):
+def _default_base(kind, meta, requested=None):
     product = meta.get("product")
     if isinstance(product, str) and _clean_name(product):
         return _clean_name(product)
+    if kind == "fits" and isinstance(requested, str) and _clean_name(requested):
+        return _clean_name(requested)
     return {"fits": "numpy_data_product", "table": "table", "binary": "binary", "image": "image",
             "text": "text", "gw": "gw"}.get(kind, kind)
 
@@ -1496,7 +1499,7 @@ def _collect(products, ctx):
             raise ProtocolError(f"{what}: nested too deeply") from None
         except Exception as exc:
             raise ProtocolError(f"{what}: undecodable ({type(exc).__name__}: {_short(str(exc))})") from None
-        items.append(_Item(name or _default_base(kind, meta), kind, value, meta))
+        items.append(_Item(name or _default_base(kind, meta, ctx.product), kind, value, meta))
 
     if products.get("numpy_data_product") is not None:
         add(_decode_numpy_product, products["numpy_data_product"], "fits", "numpy_data_product")
@@ -1555,7 +1558,7 @@ def _assign_names(items):
         item.name = name
 
 
-def decode_products(products, *, job_id=None):
+def decode_products(products, *, job_id=None, product=None):
     """Decode the ``products`` of a dispatcher answer into a `ProductSet`.
 
     Decoded keys, in this order: ``numpy_data_product`` and
@@ -1579,6 +1582,8 @@ def decode_products(products, *, job_id=None):
         ``answer['products']``.
     job_id : str, optional
         Defaults to ``products['job_id']``.
+    product : str, optional
+        The product asked for: the name of unnamed FITS-like products.
 
     Returns
     -------
@@ -1602,7 +1607,7 @@ def decode_products(products, *, job_id=None):
     from .auth import scrub
     parameters = scrub(parameters) if isinstance(parameters, dict) else {}
     try:
-        items = _collect(products, _Context())
+        items = _collect(products, _Context(product))
     except ProtocolError as exc:
         raise ProtocolError(exc.message, job_id=job_id) from None
     except RecursionError:

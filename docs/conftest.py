@@ -6,7 +6,7 @@ set-up, so every example really runs.
 """
 import pytest
 
-RUNNING_PAGES = ("getting_started.rst", "jobs.rst")
+RUNNING_PAGES = ("getting_started.rst", "products.rst")
 
 
 @pytest.fixture(autouse=True)
