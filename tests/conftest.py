@@ -1,2 +1,0 @@
-"""Test configuration: the ``local_dispatcher`` and ``mmoda_token`` fixtures come
-from the package's pytest plugin (``astroquery_mmoda.testing.pytest_plugin``)."""
