@@ -717,6 +717,14 @@ class MmodaClass(_TokenLogin):
         list of `~astropy.io.fits.HDUList`
             The mosaic: intensity, variance, significance and exposure maps
             with their WCS.
+
+        Examples
+        --------
+        >>> (mosaic,) = Mmoda.get_images(SkyCoord(258.5, -38.0, unit="deg"), 8 * u.deg,
+        ...                              start_time="2003-03-15", end_time="2003-03-16",
+        ...                              max_pointings=10)  # doctest: +SKIP
+        >>> [hdu.header.get("IMATYPE") for hdu in mosaic[2:]]  # doctest: +SKIP
+        ['INTENSITY', 'VARIANCE', 'SIGNIFICANCE', 'EXPOSURE']
         """
         products, meta = self._integral_products(
             instrument, "image", coordinates, start_time=start_time, end_time=end_time,
@@ -761,6 +769,15 @@ class MmodaClass(_TokenLogin):
             A mapping of source name to `~astropy.timeseries.TimeSeries` with
             columns ``time``, ``time_bin``, ``rate``, ``rate_err``,
             ``fracexp`` and ``empty``; the FITS originals in ``.hdulists``.
+
+        Examples
+        --------
+        >>> curves = Mmoda.get_lightcurve(field, start_time="2003-03-15", end_time="2003-03-16",
+        ...                               catalog=chosen, time_bin=1000 * u.s)  # doctest: +SKIP
+        >>> curves["4U 1700-377"]["time", "rate", "rate_err"]  # doctest: +SKIP
+        >>> acs = Mmoda.get_lightcurve(field, start_time="2003-03-15T23:27:40",
+        ...                            end_time="2003-03-15T23:32:40", instrument="spi_acs",
+        ...                            time_bin=0.5 * u.s)  # doctest: +SKIP
         """
         from .integral import LightCurveSet, lightcurve_to_timeseries
 
@@ -806,6 +823,12 @@ class MmodaClass(_TokenLogin):
             A mapping of source name to `~astroquery_mmoda.integral.Spectrum`
             (``spectrum``, ``arf``, ``rmf`` HDULists); ``write(directory)``
             makes XSPEC-ready files.
+
+        Examples
+        --------
+        >>> spectra = Mmoda.get_spectrum(field, start_time="2003-03-15", end_time="2003-03-16",
+        ...                              catalog=chosen)  # doctest: +SKIP
+        >>> spectra["OAO 1657-415"].write("spectra")  # doctest: +SKIP
         """
         from .integral import group_spectra
 
