@@ -203,3 +203,14 @@ def test_progress_bar_in_a_terminal_like_session(client, backend, fast_polls, ca
         group.wait(timeout=30, show_progress=True)
     assert group.summary() == "3/3 done, 0 failed"
     assert "3/3" in capsys.readouterr().out
+
+
+def test_warning_when_the_token_expires_before_a_long_job(local_dispatcher, backend, cache_dir,
+                                                          mmoda_token):
+    from astroquery.exceptions import AuthenticationWarning
+
+    client = make_client(local_dispatcher, cache_dir, mmoda_token("general", expires_in=1800))
+    numerical(client, 12)  # answered at once: no warning (filterwarnings=error would fail)
+    with pytest.warns(AuthenticationWarning, match="expires in 30 min"):
+        job = client.submit("empty-async", "dummy", src_name=f"expiring-{id(client)}")
+    assert job.status == "submitted"
