@@ -355,7 +355,7 @@ def test_token_shows_the_owner_never_the_token(cli):
 
     done = cli("-vv", "token")
     assert done.returncode == 0
-    assert "mmoda: info: Logged in to MMODA as tester@example.org" in done.stderr
+    assert "mmoda: debug: Logged in to MMODA as tester@example.org" in done.stderr
 
     done = cli("token", env={"ODA_TOKEN": None})
     assert done.returncode == 3
