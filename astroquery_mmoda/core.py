@@ -386,7 +386,17 @@ class MmodaClass(_TokenLogin):
                 log.debug(f"MMODA {instrument}/{product}: result from the cache")
                 return Job.from_answer(self, instrument, product, query_type, wire, stored)
         job = self._new_job(key, instrument, product, query_type, wire, cache=cache)
-        job.update()
+        try:
+            job.update()
+        except InvalidQueryError as exc:
+            if job.status == "new":
+                raise
+            # The dispatcher no longer knows the journaled job (e.g. its scratch
+            # data were cleaned): forget it and submit the request again.
+            log.warning(f"MMODA job {job.job_id} cannot be resumed ({exc}); submitting again")
+            self._journal.remove(key)
+            job = self._new_job(key, instrument, product, query_type, wire, cache=cache)
+            job.update()
         return job
 
     def _new_job(self, key, instrument, product, query_type, wire, *, cache):

@@ -214,3 +214,17 @@ def test_warning_when_the_token_expires_before_a_long_job(local_dispatcher, back
     with pytest.warns(AuthenticationWarning, match="expires in 30 min"):
         job = client.submit("empty-async", "dummy", src_name=f"expiring-{id(client)}")
     assert job.status == "submitted"
+
+
+def test_a_journaled_job_the_server_forgot_is_submitted_again(client, backend, fast_polls, caplog):
+    name = f"forgotten-{id(client)}"
+    job = client.submit("empty-async", "dummy", src_name=name)
+    (entry,) = client._journal.entries()
+    client._journal.record(entry["key"], url=client.server, instrument="empty-async",
+                           product="dummy", job_id="0123456789abcdef",
+                           session_id=job.session_id, status="submitted", params=entry["params"])
+    with caplog.at_level("WARNING", logger="astroquery"):
+        again = client.submit("empty-async", "dummy", src_name=name)
+    assert any("0123456789abcdef cannot be resumed" in r.message for r in caplog.records)
+    assert again.job_id == job.job_id  # the dispatcher's job for these parameters
+    assert client._journal.entries()[0]["job_id"] == job.job_id
