@@ -298,11 +298,14 @@ class DispatcherClient:
         # and gateway statuses; re-mounted when conf.max_retries changes.
         retries = int(conf.max_retries)
         if retries != self._retries:
-            policy = Retry(total=retries, connect=retries, read=retries, status=retries,
-                           backoff_factor=0.5, backoff_max=8,
-                           status_forcelist=_TRANSIENT_STATUSES,
+            options = dict(total=retries, connect=retries, read=retries, status=retries,
+                           backoff_factor=0.5, status_forcelist=_TRANSIENT_STATUSES,
                            allowed_methods=frozenset({"GET", "POST"}),
                            raise_on_status=False, respect_retry_after_header=True)
+            try:
+                policy = Retry(backoff_max=8, **options)
+            except TypeError:  # urllib3 < 2 has a fixed maximum back-off
+                policy = Retry(**options)
             adapter = HTTPAdapter(max_retries=policy, pool_maxsize=max(int(conf.max_concurrent), 10))
             self._query._session.mount("http://", adapter)
             self._query._session.mount("https://", adapter)
