@@ -1268,8 +1268,9 @@ class ProductSet(Mapping):
 
     **Names.** Each product is named by its own ``name`` (for pictures, the
     stem of ``filename`` when unnamed; else its ``product`` meta-data entry;
-    else, for FITS-like products, the product asked for; else its kind), whitespace turned into ``_``, followed by ``_<src_name>``
-    when its meta-data have a non-empty ``src_name`` not already at the end.
+    else, for FITS-like products, the product asked for; else its kind),
+    whitespace turned into ``_``, followed by ``_<src_name>`` when its
+    meta-data have a non-empty ``src_name`` not already at the end.
     A name met again gets ``_2``, ``_3``, ... in the order of the answer (the
     order of the keys of :func:`decode_products`); the first keeps the bare
     name.  The source catalog is always ``'catalog'``.

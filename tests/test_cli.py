@@ -1,10 +1,12 @@
 """The ``mmoda`` command, run as a separate process against the real local dispatcher."""
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import uuid
 
+import jwt
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -116,7 +118,9 @@ def cli(tmp_path, local_dispatcher, mmoda_token):
 
 @pytest.fixture
 def offline_cli(tmp_path):
-    return Cli(tmp_path, "http://127.0.0.1:9", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
+    token = jwt.encode({"sub": "x@example.org", "roles": "general", "exp": 4102444800},
+                       secrets.token_hex(32), algorithm="HS256")
+    return Cli(tmp_path, "http://127.0.0.1:9", token)
 
 
 @pytest.fixture

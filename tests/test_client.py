@@ -110,8 +110,8 @@ def test_encoding_rules_seen_by_the_server(user):
 
 
 def test_astropy_values_are_converted_to_the_parameters_units(user):
-    parsed = echo(user, src_name=unique(), ang=2 * u.arcmin, energ=500 * u.keV, T1=Time(58193.455, format="mjd", scale="tt"),
-                  T2="2020-01-02T00:00:00")
+    parsed = echo(user, src_name=unique(), ang=2 * u.arcmin, energ=500 * u.keV,
+                  T1=Time(58193.455, format="mjd", scale="tt"), T2="2020-01-02T00:00:00")
     assert parsed["ang"] == pytest.approx(120.0)  # arcmin -> the parameter's arcsec
     assert parsed["energ"] == pytest.approx(0.5)  # keV -> MeV
     assert parsed["T1"] == Time(58193.455, format="mjd", scale="tt").utc.isot

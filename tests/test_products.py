@@ -5,11 +5,13 @@ import io
 import json
 import os
 import pickle
+import secrets
 import struct
 import subprocess
 import textwrap
 import warnings
 
+import jwt
 import numpy as np
 import pytest
 import requests
@@ -25,7 +27,7 @@ from astroquery_mmoda.products import (ALLOWED_GLOBALS, NamedBytes, ProductSet, 
                                        catalog_to_selected_catalog, decode_products, safe_loads)
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(20)
-JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ"
+JWT = jwt.encode({"sub": "x@example.org", "exp": 4102444800}, secrets.token_hex(32), algorithm="HS256")
 
 
 # ---------------------------------------------------------------------------------------------

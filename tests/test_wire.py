@@ -1,5 +1,8 @@
 """Unit tests of the wire layer: encoding, envelopes, errors, meta-data dialects (offline)."""
 import json
+import secrets
+
+import jwt
 
 import pytest
 from hypothesis import given, settings
@@ -9,6 +12,11 @@ from astroquery_mmoda.dispatcher import (encode_params, parse_envelope, parse_me
                                          raise_for_job_failure)
 from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, MmodaServiceError,
                                          NoDataError, ProtocolError)
+
+
+def make_token():
+    return jwt.encode({"sub": "x@example.org", "exp": 4102444800}, secrets.token_hex(32),
+                      algorithm="HS256")
 
 
 def envelope(**overrides):
@@ -52,7 +60,7 @@ def test_encode_refuses(params, message):
 
 
 def test_parse_envelope_tolerates_nan_and_strips_tokens():
-    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    token = make_token()
     body = envelope(products={"analysis_parameters": {"token": token, "RA": 1.0},
                               "api_code": f"token='{token}'", "value": float("nan")},
                     job_monitor={"job_id": "0123456789abcdef",
@@ -108,7 +116,7 @@ def test_fuzzed_envelopes_raise_only_package_errors(body):
 
 
 def test_exceptions_carry_context_without_tokens():
-    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlc2lnbmF0dXJl"
+    token = make_token()
     error = MmodaServiceError(f"bad {token}", job_id="j1", status_code=500,
                               debug_message=f"dbg {token}")
     assert token not in str(error) and token not in error.debug_message
