@@ -10,7 +10,7 @@ from astroquery.query import QueryWithLogin
 from . import conf
 from .dispatcher import DispatcherClient, encode_params, parse_meta_data
 from .exceptions import InvalidQueryError
-from .jobs import Job
+from .jobs import Job, _seconds
 from .version import version
 
 __all__ = ["Mmoda", "MmodaClass"]
@@ -334,12 +334,22 @@ class MmodaClass(_TokenLogin):
         return cache_key(url=self.server, instrument=instrument, product=product,
                          query_type=query_type, params=params, user=self._user())
 
-    def _finisher(self, key, cache):
+    def _finisher(self, key):
         def finished(job, envelope):
             self._journal.remove(key)
-            if cache and envelope.succeeded:
-                self._results.put(key, envelope.data)
         return finished
+
+    def _storer(self, key):
+        # Only answers that decoded are stored: a broken one is never replayed.
+        def store(job, envelope):
+            if envelope.succeeded:
+                self._results.put(key, envelope.data)
+        return store
+
+    def _from_cache(self, key, instrument, product, query_type, wire, stored):
+        job = Job.from_answer(self, instrument, product, query_type, wire, stored)
+        job._on_undecodable = lambda job: self._results.remove(key)
+        return job
 
     def submit(self, instrument, product, *, query_type="Real", validate=True, cache=True,
                get_query_payload=False, **params):
@@ -384,7 +394,7 @@ class MmodaClass(_TokenLogin):
             stored = self._results.get(key)
             if stored is not None:
                 log.debug(f"MMODA {instrument}/{product}: result from the cache")
-                return Job.from_answer(self, instrument, product, query_type, wire, stored)
+                return self._from_cache(key, instrument, product, query_type, wire, stored)
         job = self._new_job(key, instrument, product, query_type, wire, cache=cache)
         try:
             job.update()
@@ -402,7 +412,9 @@ class MmodaClass(_TokenLogin):
     def _new_job(self, key, instrument, product, query_type, wire, *, cache):
         """A job for this request: the journaled one if it is unfinished, else a new one."""
         job = Job(self, instrument, product, query_type, wire, token=self._token(),
-                  on_finish=self._finisher(key, cache))
+                  on_finish=self._finisher(key))
+        if cache:
+            job._on_decoded = self._storer(key)
         entry = self._journal.lookup(key)
         # The key includes the server, so the entry is this server's job.
         if entry and entry.get("job_id") and entry.get("session_id"):
@@ -453,6 +465,8 @@ class MmodaClass(_TokenLogin):
         ...                              T1="2003-03-15T23:27:40", T2="2003-03-15T23:32:40",
         ...                              time_bin=2)  # doctest: +SKIP
         """
+        if timeout is not None:
+            timeout = _seconds(timeout, "timeout")  # checked before anything is sent
         job = self.submit(instrument, product, query_type=query_type, validate=validate,
                           cache=cache, get_query_payload=get_query_payload, **params)
         if get_query_payload:
@@ -501,7 +515,7 @@ class MmodaClass(_TokenLogin):
             key = self._key(instrument, product, kind, converted)
             stored = self._results.get(key) if cache else None
             if stored is not None:
-                jobs.append(Job.from_answer(self, instrument, product, kind, wire, stored))
+                jobs.append(self._from_cache(key, instrument, product, kind, wire, stored))
                 continue
             jobs.append(self._new_job(key, instrument, product, kind, wire, cache=cache))
         return JobGroup(jobs)
@@ -541,7 +555,9 @@ class MmodaClass(_TokenLogin):
             status = "submitted"
         job = Job(self, instrument, product, query_type, wire, token=self._token(),
                   session_id=session_id, job_id=job_id, status=status,
-                  on_finish=self._finisher(key, True) if key else None)
+                  on_finish=self._finisher(key) if key else None)
+        if key:
+            job._on_decoded = self._storer(key)
         job.update()
         return job
 

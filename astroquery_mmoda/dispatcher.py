@@ -7,6 +7,7 @@ It knows nothing of astropy objects.
 """
 import json
 import logging
+import re
 import math
 import numbers
 import warnings
@@ -20,6 +21,7 @@ from astroquery import log
 
 from . import conf
 from .auth import TokenManager, redact, scrub
+from .exceptions import _shorten
 from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
                          MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
 
@@ -33,6 +35,7 @@ _TRANSIENT_STATUSES = (502, 503, 504)
 # Messages of jobs that ran but found nothing to work on.
 _NO_DATA_MARKERS = ("failed: get dataserver products", "no usable data", "nodata", "no data")
 _TERMINAL = ("done", "failed")
+_STATUS_RE = re.compile(r"[a-z][a-z_-]{0,31}")
 
 
 class MmodaWarning(UserWarning):
@@ -188,6 +191,9 @@ def envelope_from_data(data):
     status = data.get("query_status")
     if not isinstance(status, str) or not status:
         raise ProtocolError("the dispatcher's answer has no query_status")
+    if not _STATUS_RE.fullmatch(status):
+        raise ProtocolError(f"the dispatcher's answer has an unknown query_status "
+                            f"{_shorten(status, 40)!r}")
     exit_status, monitor, products = (
         {} if data.get(key) is None else data[key] for key in ("exit_status", "job_monitor", "products"))
     if not isinstance(exit_status, dict) or not isinstance(monitor, dict) \
@@ -265,7 +271,7 @@ def _error_text(response):
         for text in (exit_status.get("message"), body.get("error_message"), body.get("error"),
                      body.get("message")):
             if isinstance(text, str) and text.strip():
-                return redact(text.strip()), body
+                return _shorten(redact(text.strip()), 2000), body
     text = response.text.strip() if response.text else ""
     if "<html" in text.lower():
         text = f"HTTP {response.status_code} {response.reason or ''}".strip()
@@ -327,22 +333,29 @@ class DispatcherClient:
             method = "POST" if len(json.dumps(params)) > int(conf.post_threshold) else "GET"
         send = {"data": params} if method == "POST" else {"params": params}
         log.debug(f"MMODA {method} {path} ({', '.join(sorted(k for k in params if k != 'token'))})")
+        timeout = timeout or float(conf.timeout)
         try:
-            response = self._query._request(method, url, timeout=timeout or float(conf.timeout),
-                                            cache=False, allow_redirects=allow_redirects, **send)
+            # The astroquery session (its hooks, user agent and retrying adapter)
+            # without BaseQuery._request: with cache=False that toggles the
+            # process-wide cache_conf.cache_active, which other threads see.
+            # Answers are never cached here: finished results go to cache.py.
+            response = self._query._session.request(method, url, timeout=timeout, stream=True,
+                                                    allow_redirects=allow_redirects, **send)
+            # One pass in large chunks: a 50 MB product in 10 kB reads is slow.
+            response._content = b"".join(response.iter_content(chunk_size=1 << 20))
         except requests.exceptions.RetryError as exc:
             raise DispatcherUnavailable(f"the MMODA dispatcher at {self.url} keeps failing "
-                                        f"({redact(exc)}); try again later") from None
-        except requests.exceptions.Timeout:
-            raise DispatcherUnavailable(
-                f"the MMODA dispatcher at {self.url} did not answer within "
-                f"{timeout or conf.timeout} s (after {conf.max_retries} retries)") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise DispatcherUnavailable(f"cannot reach the MMODA dispatcher at {self.url}: "
-                                        f"{redact(_short_reason(exc))}") from None
+                                        f"({redact(_short_reason(exc))}); try again later") from None
         except requests.exceptions.RequestException as exc:
-            raise DispatcherUnavailable(f"request to the MMODA dispatcher failed: {redact(exc)}") \
-                from None
+            if _timed_out(exc):
+                raise DispatcherUnavailable(
+                    f"the MMODA dispatcher at {self.url} timed out: no answer within {timeout:g} s "
+                    f"(after {conf.max_retries} retries)") from None
+            if isinstance(exc, requests.exceptions.ConnectionError):
+                raise DispatcherUnavailable(f"cannot reach the MMODA dispatcher at {self.url}: "
+                                            f"{redact(_short_reason(exc))}") from None
+            raise DispatcherUnavailable(f"request to the MMODA dispatcher failed: "
+                                        f"{redact(_short_reason(exc))}") from None
         self._raise_for_status(response, path)
         return response
 
@@ -447,10 +460,21 @@ def _short_reason(exc):
     return str(reason)[:300]
 
 
+def _timed_out(exc):
+    """Whether a requests exception is a timeout, however deeply urllib3 wrapped it."""
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    if isinstance(exc, requests.exceptions.Timeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    return isinstance(getattr(reason, "reason", reason), Urllib3Timeout)
+
+
 def warn_comment(envelope):
     """Emit the dispatcher's comment (e.g. unused arguments) as one warning."""
     if envelope.comment:
-        warnings.warn(f"MMODA: {redact(envelope.comment)}", MmodaWarning, stacklevel=3)
+        warnings.warn(f"MMODA: {_shorten(redact(envelope.comment), 2000)}", MmodaWarning,
+                      stacklevel=3)
 
 
 def _query_block(block):

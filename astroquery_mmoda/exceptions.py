@@ -25,6 +25,13 @@ __all__ = ["InvalidQueryError", "LoginError", "TokenExpiredError", "RemoteServic
            "ProtocolError", "TimeoutError"]
 
 
+def _shorten(text, limit):
+    """``text`` cut to ``limit`` characters (servers can send megabytes of it)."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text) - limit} more characters]"
+
+
 class MmodaServiceError(RemoteServiceError):
     """A failure reported by (or on the way to) the MMODA dispatcher.
 
@@ -43,10 +50,10 @@ class MmodaServiceError(RemoteServiceError):
     def __init__(self, message, *, job_id=None, status_code=None, debug_message=""):
         from .auth import redact
 
-        self.message = redact(str(message))
+        self.message = _shorten(redact(str(message)), 2000)
         self.job_id = job_id
         self.status_code = status_code
-        self.debug_message = redact(str(debug_message or ""))
+        self.debug_message = _shorten(redact(str(debug_message or "")), 20000)
         text = self.message
         if job_id:
             text += f" (job {job_id})"

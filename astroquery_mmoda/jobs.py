@@ -14,7 +14,7 @@ from astroquery import log
 
 from . import conf
 from .dispatcher import envelope_from_data, raise_for_job_failure, warn_comment
-from .exceptions import InvalidQueryError, TimeoutError
+from .exceptions import DispatcherUnavailable, InvalidQueryError, ProtocolError, TimeoutError
 
 __all__ = ["Job", "JobGroup", "new_session_id"]
 
@@ -82,6 +82,10 @@ class Job:
         self._error = None
         self._on_finish = on_finish
         self._on_submit = None
+        # Set by the client: store a decoded result; drop a stored answer that
+        # turned out undecodable.
+        self._on_decoded = None
+        self._on_undecodable = None
         self._next_interval = float(conf.poll_interval)
 
     @classmethod
@@ -235,8 +239,15 @@ class Job:
         if self._result is None:
             from .products import decode_products
 
-            self._result = decode_products(self._envelope.products, job_id=self.job_id,
-                                           product=self.product)
+            try:
+                self._result = decode_products(self._envelope.products, job_id=self.job_id,
+                                               product=self.product)
+            except ProtocolError:
+                if self._on_undecodable is not None:
+                    self._on_undecodable(self)
+                raise
+            if self._on_decoded is not None:
+                self._on_decoded(self, self._envelope)
         return self._result
 
 
@@ -304,14 +315,15 @@ class JobGroup:
     def _poll(self, index):
         job = self.jobs[index]
         try:
-            if job.status == "new":
-                job.update()
+            job.update()  # submits a new job, polls a running one
             while job.status == "ready":  # products are ready: fetch them at once
-                job.update()
-            if not job.finished:
                 job.update()
         except KeyboardInterrupt:
             raise
+        except DispatcherUnavailable as exc:
+            # Still unreachable after the request's own retries: the job goes on
+            # on the server, so poll it again later (until the group's deadline).
+            log.warning(f"MMODA job {job.job_id or '(not submitted yet)'}: {exc}; will try again")
         except Exception as exc:  # collected per job, reported by errors/results
             self.errors[index] = exc
 

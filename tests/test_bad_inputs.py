@@ -120,13 +120,8 @@ ROWS = [
      InvalidQueryError, "comma-separated"),
     ("nan-unvalidated", get(validate=False, p=float("nan")), InvalidQueryError, "finite"),
     ("nan-payload-only", get(get_query_payload=True, p=float("nan")), InvalidQueryError, "finite"),
-    pytest.param("timeout-negative", get(p=5, timeout=-1), InvalidQueryError, "timeout",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "get_product checks timeout only in Job.wait, after the job was submitted "
-                     "(and never for a job done at once)"))),
-    pytest.param("timeout-text", get(p=5, timeout="soon"), InvalidQueryError, "timeout",
-                 marks=pytest.mark.xfail(strict=True, reason=(
-                     "get_product checks timeout only in Job.wait, after the job was submitted"))),
+    ("timeout-negative", get(p=5, timeout=-1), InvalidQueryError, "timeout"),
+    ("timeout-text", get(p=5, timeout="soon"), InvalidQueryError, "timeout"),
     ("submit-unknown-parameter", lambda c: c.submit("empty", "numerical", query_type="Dummy", q=1),
      InvalidQueryError, "no parameter 'q'"),
     ("submit-async-bad-value", lambda c: c.submit("empty-async", "dummy", src_name=float("nan")),

@@ -144,11 +144,6 @@ def test_malformed_answer(client, proxy, name, body, error, match):
     assert len(str(result)) < 2000
 
 
-UNBOUNDED = ("the dispatcher's texts (exit_status message, error_message, debug_message, comment, "
-             "query_status) are copied whole into exceptions, warnings and log lines")
-
-
-@pytest.mark.xfail(strict=True, reason=UNBOUNDED)
 @pytest.mark.parametrize("field", ["message", "error_message", "debug_message"])
 def test_huge_failure_message_is_bounded(client, proxy, field):
     body = envelope(query_status="failed", exit_status={"status": 1, field: HUGE})
@@ -159,7 +154,6 @@ def test_huge_failure_message_is_bounded(client, proxy, field):
     assert len(result.debug_message) < 100_000
 
 
-@pytest.mark.xfail(strict=True, reason=UNBOUNDED)
 def test_huge_comment_warning_is_bounded(client, proxy):
     body = envelope(exit_status={"status": 0, "comment": HUGE})
     serve(proxy, json.dumps(body).encode())
@@ -168,7 +162,6 @@ def test_huge_comment_warning_is_bounded(client, proxy):
     assert all(len(str(w.message)) < 100_000 for w in caught)
 
 
-@pytest.mark.xfail(strict=True, reason=UNBOUNDED)
 def test_huge_unknown_status_times_out_with_a_bounded_message(client, proxy):
     serve(proxy, envelope(query_status="x" * 5_000_000))
     result, _ = query(client, timeout=0.2)
@@ -304,9 +297,6 @@ def test_nan_and_infinity_are_data_not_errors(client, proxy):
     np.testing.assert_array_equal(hdul[0].data, image)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the answer is stored in the result cache when the job finishes, before its products are "
-    "decoded; an undecodable answer is then served from the cache for ever"))
 def test_an_undecodable_answer_is_not_served_from_the_cache(client, proxy):
     client.clear_cache()
     serve(proxy, envelope(numpy_product(unit("!!! not base64 !!!"))), times=1)
