@@ -2,9 +2,10 @@
 
 See :ref:`astroquery_mmoda_testing` in the documentation.
 """
+from .fault_proxy import FaultProxy
 from .local_dispatcher import (DISPATCHER_VERSION, DispatcherStartError, LocalDispatcher,
                                ProvisioningError, default_venv_dir,
                                provision_dispatcher_venv)
 
-__all__ = ["LocalDispatcher", "DispatcherStartError", "ProvisioningError",
+__all__ = ["LocalDispatcher", "FaultProxy", "DispatcherStartError", "ProvisioningError",
            "provision_dispatcher_venv", "default_venv_dir", "DISPATCHER_VERSION"]
