@@ -16,6 +16,13 @@ class Conf(_config.ConfigNamespace):
 
     Every value is read when it is used, so ``conf.set_temp`` works on the
     ``Mmoda`` object that already exists.
+
+    Examples
+    --------
+    >>> from astroquery_mmoda import conf
+    >>> with conf.set_temp("job_timeout", 600):  # wait at most 10 minutes for each job
+    ...     print(conf.job_timeout)
+    600.0
     """
 
     server = _config.ConfigItem(

@@ -72,6 +72,14 @@ def redact(text):
 
     Removes anything shaped like a JWT and every value registered with
     `register_secret` (tokens that this process has handled).
+
+    Examples
+    --------
+    >>> import secrets, jwt
+    >>> token = jwt.encode({"sub": "alice@example.org", "exp": 1735689600}, secrets.token_hex(32),
+    ...                    algorithm="HS256")
+    >>> redact(f"GET /run_analysis?token={token}&instrument=isgri")
+    'GET /run_analysis?token=<token>&instrument=isgri'
     """
     if not isinstance(text, str):
         text = str(text)
@@ -86,6 +94,14 @@ def scrub(value):
     """A copy of a JSON-like structure without tokens.
 
     ``token`` entries of dictionaries are dropped; strings are redacted.
+
+    Examples
+    --------
+    >>> import secrets, jwt
+    >>> token = jwt.encode({"sub": "alice@example.org", "exp": 1735689600}, secrets.token_hex(32),
+    ...                    algorithm="HS256")
+    >>> scrub({"token": token, "job_id": "d0c4a1e2", "log": [f"refused {token}"]})
+    {'job_id': 'd0c4a1e2', 'log': ['refused <token>']}
     """
     if isinstance(value, dict):
         return {key: scrub(item) for key, item in value.items() if key != "token"}
@@ -133,6 +149,14 @@ def decode_token(token):
     ------
     `~astroquery_mmoda.exceptions.LoginError`
         If ``token`` is not a JWT.  The message never contains the token.
+
+    Examples
+    --------
+    >>> import secrets, jwt
+    >>> token = jwt.encode({"sub": "alice@example.org", "roles": "general", "exp": 1735689600},
+    ...                    secrets.token_hex(32), algorithm="HS256")
+    >>> decode_token(token)
+    {'sub': 'alice@example.org', 'roles': 'general', 'exp': 1735689600}
     """
     token = _clean(token)
     if not token:
@@ -195,6 +219,15 @@ class TokenInfo:
     ------
     `~astroquery_mmoda.exceptions.LoginError`
         If ``claims`` has no numeric ``exp``.
+
+    Examples
+    --------
+    >>> import secrets, jwt
+    >>> token = jwt.encode({"sub": "alice@example.org", "roles": "general,refresh-tokens",
+    ...                     "exp": 1735689600}, secrets.token_hex(32), algorithm="HS256")
+    >>> info = TokenInfo.from_token(token, source="argument")
+    >>> info.subject, info.roles, info.expires.isot, info.expired
+    ('alice@example.org', ('general', 'refresh-tokens'), '2025-01-01T00:00:00.000', True)
     """
 
     __slots__ = ("_claims", "_exp", "_source")
@@ -299,7 +332,14 @@ def keyring_service_name(server_url):
 
 
 def default_token_files():
-    """The token files looked for, in order: ``./.oda-token``, ``~/.oda-token``."""
+    """The token files looked for, in order: ``./.oda-token``, ``~/.oda-token``.
+
+    Examples
+    --------
+    >>> files = default_token_files()
+    >>> files[0] == Path.cwd() / ".oda-token", files[-1] == Path.home() / ".oda-token"
+    (True, True)
+    """
     files = [Path.cwd() / TOKEN_FILE_NAME]
     try:
         files.append(Path.home() / TOKEN_FILE_NAME)
@@ -309,7 +349,13 @@ def default_token_files():
 
 
 def is_interactive():
-    """Whether a person can be asked for a token: IPython/Jupyter, or stdin a terminal."""
+    """Whether a person can be asked for a token: IPython/Jupyter, or stdin a terminal.
+
+    Examples
+    --------
+    >>> is_interactive()  # in a batch job: no prompt, so a token must be found  # doctest: +SKIP
+    False
+    """
     ipython = sys.modules.get("IPython")
     if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
         return True
@@ -385,6 +431,15 @@ class TokenManager:
     -----
     The token is kept in memory only.  Neither `repr` nor pickling exposes it:
     a pickled or copied manager is logged out.
+
+    Examples
+    --------
+    >>> import secrets, time, jwt
+    >>> token = jwt.encode({"sub": "alice@example.org", "roles": "general",
+    ...                     "exp": int(time.time()) + 3600}, secrets.token_hex(32), algorithm="HS256")
+    >>> manager = TokenManager("https://www.astro.unige.ch/mmoda/dispatch-data", token_files=[])
+    >>> manager.login(token).roles, manager
+    (('general',), <TokenManager: alice@example.org (token from argument)>)
     """
 
     def __init__(self, server_url=None, *, keyring_service=None, token_files=None,

@@ -147,6 +147,14 @@ def cache_key(*, url, instrument, product, query_type, params, user):
     -------
     key : str
         64 hexadecimal digits (SHA-256).
+
+    Examples
+    --------
+    >>> query = dict(url="https://www.astro.unige.ch/mmoda/dispatch-data", instrument="isgri",
+    ...              product="isgri_image", query_type="Real", user="alice@example.org")
+    >>> key = cache_key(params={"RA": 83.63, "DEC": 22.01, "E1_keV": 30}, **query)
+    >>> len(key), key == cache_key(params={"E1_keV": 30.0, "DEC": 22.01, "RA": 83.63}, **query)
+    (64, True)
     """
     kept = {str(name): _canonical(_jsonable(value)) for name, value in (params or {}).items()
             if value is not None and str(name) not in IGNORED_PARAMETERS}
@@ -286,7 +294,15 @@ def _clear(directory):
 
 
 def is_finished(envelope):
-    """Whether a dispatcher answer is a finished, successful job (worth caching)."""
+    """Whether a dispatcher answer is a finished, successful job (worth caching).
+
+    Examples
+    --------
+    >>> is_finished({"query_status": "done", "exit_status": {"status": 0}})
+    True
+    >>> is_finished({"query_status": "done", "exit_status": {"status": 1, "message": "failed"}})
+    False
+    """
     if not isinstance(envelope, Mapping) or envelope.get("query_status") != "done":
         return False
     exit_status = envelope.get("exit_status")
@@ -313,6 +329,15 @@ class ResultCache:
     Entries are plain (uncompressed) JSON: with large products, mostly
     base64 text that hardly compresses, gzip made writing about three times
     slower for a 10 % smaller file.  NaN and infinities are kept.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> answer = {"query_status": "done", "exit_status": {"status": 0}, "products": {}}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     cache = ResultCache(folder)
+    ...     print(cache.put("0123456789abcdef", answer), cache.get("0123456789abcdef") == answer)
+    True True
     """
 
     def __init__(self, location):
@@ -465,6 +490,17 @@ class JobJournal:
     location : str or `~pathlib.Path`
         The client's cache folder; entries go to its sub-folder ``jobs``,
         created on the first write.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     journal = JobJournal(folder)
+    ...     stored = journal.record("0123456789abcdef", url="https://www.astro.unige.ch/mmoda/dispatch-data",
+    ...                             instrument="isgri", product="isgri_image", job_id="d0c4a1e2",
+    ...                             session_id="ABCDEFGH12345678", status="submitted")
+    ...     print(stored, journal.find("d0c4a1e2")["session_id"], len(journal))
+    True ABCDEFGH12345678 1
     """
 
     def __init__(self, location):

@@ -39,7 +39,18 @@ _STATUS_RE = re.compile(r"[a-z][a-z_-]{0,31}")
 
 
 class MmodaWarning(UserWarning):
-    """Something the dispatcher said that the user should know."""
+    """Something the dispatcher said that the user should know.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from astroquery_mmoda import Mmoda
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", MmodaWarning)  # e.g. comments on unused parameters
+    ...     products = Mmoda.get_product("spi_acs", "spi_acs_lc", RA=83.63, DEC=22.01,
+    ...                                  T1="2003-03-15T23:27:40", T2="2003-03-15T23:32:40",
+    ...                                  time_bin=2)  # doctest: +SKIP
+    """
 
 
 def _encode_value(key, value):
@@ -86,6 +97,13 @@ def encode_params(params):
     -------
     dict
         Parameter names and strings.
+
+    Examples
+    --------
+    >>> encode_params({"flag": True, "scw_list": ["066500230010.001", "066500240010.001"],
+    ...                "E1_keV": 30, "RA": 83.63, "selected_catalog": None})
+    {'flag': 'True', 'scw_list': '066500230010.001,066500240010.001', 'E1_keV': '30', 'RA': '83.63',
+     'selected_catalog': '\\x00'}
     """
     encoded = {}
     for key, value in params.items():
@@ -112,6 +130,13 @@ class Envelope:
         The encoded products (decoded by `astroquery_mmoda.products`).
     data : dict
         The whole answer (its token echoes removed), as cached.
+
+    Examples
+    --------
+    >>> envelope = parse_envelope('{"query_status": "done", "exit_status": {"status": 0}, '
+    ...                           '"job_monitor": {"job_id": "d0c4a1e2", "session_id": "ABCDEFGH12345678"}}')
+    >>> envelope.job_id, envelope.session_id, envelope.finished, envelope.succeeded
+    ('d0c4a1e2', 'ABCDEFGH12345678', True, True)
     """
     query_status: str
     job_id: str = None
@@ -287,6 +312,15 @@ class DispatcherClient:
         Its ``_request`` and session carry every request.
     server : callable
         Returns the dispatcher's root URL (read at each request).
+
+    Examples
+    --------
+    >>> from astroquery.query import BaseQuery
+    >>> client = DispatcherClient(BaseQuery(), lambda: "https://www.astro.unige.ch/mmoda/dispatch-data/")
+    >>> client.url
+    'https://www.astro.unige.ch/mmoda/dispatch-data'
+    >>> client.instruments()  # the names visible without a token  # doctest: +SKIP
+    >>> client.parameter_names("spi_acs", "spi_acs_lc")  # doctest: +SKIP
     """
 
     def __init__(self, query, server):

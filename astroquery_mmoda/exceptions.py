@@ -16,6 +16,20 @@ exception                  raised when
                            types, undecodable products)
 `TimeoutError`             a job did not finish within the time allowed
 ========================== ===================================================
+
+Examples
+--------
+>>> from astroquery_mmoda import Mmoda
+>>> from astroquery_mmoda.exceptions import JobFailedError, NoDataError, TimeoutError
+>>> try:
+...     products = Mmoda.get_product("spi_acs", "spi_acs_lc", RA=83.63, DEC=22.01, time_bin=2,
+...                                  T1="2003-03-15T23:27:40", T2="2003-03-15T23:32:40", timeout=600)
+... except NoDataError:  # a JobFailedError too: catch it first
+...     products = None
+... except JobFailedError as error:
+...     print(f"job {error.job_id} failed: {error.message}")
+... except TimeoutError as error:  # the job goes on: resume it, now or later
+...     products = Mmoda.get_job(error.job_id, error.session_id).result()  # doctest: +SKIP
 """
 from astroquery.exceptions import InvalidQueryError, LoginError, RemoteServiceError
 from astroquery.exceptions import TimeoutError as _AstroqueryTimeoutError
@@ -45,6 +59,11 @@ class MmodaServiceError(RemoteServiceError):
         The HTTP status of the answer.
     debug_message : str
         The dispatcher's debugging text, if any (tokens removed).
+
+    Examples
+    --------
+    >>> str(MmodaServiceError("the dispatcher failed (HTTP 500)", job_id="d0c4a1e2", status_code=500))
+    'the dispatcher failed (HTTP 500) (job d0c4a1e2)'
     """
 
     def __init__(self, message, *, job_id=None, status_code=None, debug_message=""):
@@ -87,6 +106,10 @@ class TimeoutError(_AstroqueryTimeoutError):
     ----------
     job_id, session_id : str or None
         Pass them to ``Mmoda.get_job`` to resume waiting.
+
+    Examples
+    --------
+    >>> job = Mmoda.get_job(error.job_id, error.session_id)  # ``error``: the TimeoutError  # doctest: +SKIP
     """
 
     def __init__(self, message, *, job_id=None, session_id=None):

@@ -92,8 +92,9 @@ def select_sources(catalog, *, min_significance=8.0, include_new=False):
 
     Examples
     --------
-    >>>     >>> catalog = Table({"src_names": ["Crab", "NEW_1", "faint"], "significance": [80., 12., 3.]})
-    >>> list(select_sources(catalog)["src_names"])
+    >>> from astropy.table import Table
+    >>> catalog = Table({"src_names": ["Crab", "NEW_1", "faint"], "significance": [80., 12., 3.]})
+    >>> select_sources(catalog)["src_names"].tolist()
     ['Crab']
     """
     keep = np.asarray(catalog["significance"], dtype=float) >= min_significance
@@ -221,6 +222,15 @@ class LightCurveSet(_NamedResults):
         Everything the job returned.
     meta : dict
         Instrument, energy band, time range, job id.
+
+    Examples
+    --------
+    >>> from astropy.timeseries import TimeSeries
+    >>> series = TimeSeries(time_start="2003-03-15T00:00:00", time_delta=1000 * u.s,
+    ...                     data={"rate": [1.5, 2.0, 1.8] * u.ct / u.s})
+    >>> LightCurveSet({"Crab": series}, hdulists={}, meta={"instrument": "isgri"})
+    <LightCurveSet: 1 light curve (isgri)>
+      'Crab': 3 bins
     """
 
     def __init__(self, items, *, hdulists, products=None, meta=None):
@@ -248,6 +258,15 @@ class Spectrum:
     ----------
     src_name : str
     spectrum, arf, rmf : `~astropy.io.fits.HDUList`
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> hdul = fits.HDUList([fits.PrimaryHDU()])
+    >>> spectrum = Spectrum("4U 1700-377", spectrum=hdul, arf=hdul, rmf=hdul)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     print([path.name for path in spectrum.write(folder).values()])
+    ['4U_1700-377_spectrum.fits', '4U_1700-377_arf.fits', '4U_1700-377_rmf.fits']
     """
     src_name: str
     spectrum: fits.HDUList
@@ -294,7 +313,15 @@ class Spectrum:
 
 
 class SpectrumSet(_NamedResults):
-    """Spectra keyed by source name (a read-only mapping of `Spectrum`)."""
+    """Spectra keyed by source name (a read-only mapping of `Spectrum`).
+
+    Examples
+    --------
+    >>> hdul = fits.HDUList([fits.PrimaryHDU()])
+    >>> spectra = SpectrumSet({"Crab": Spectrum("Crab", hdul, hdul, hdul)}, meta={"instrument": "isgri"})
+    >>> spectra, spectra["Crab"]
+    (<SpectrumSet: 1 source (isgri): 'Crab'>, <Spectrum 'Crab': spectrum, arf, rmf>)
+    """
 
     def write(self, directory=".", *, overwrite=False):
         """Write every source's spectrum, ARF and RMF; returns ``{name: paths}``."""

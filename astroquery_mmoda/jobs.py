@@ -22,7 +22,15 @@ _SCW_RE = re.compile(r"\d{12}\.\d{3}")
 
 
 def new_session_id():
-    """A fresh session id: 16 characters from ``[A-Z0-9]`` (the dispatcher's pattern)."""
+    """A fresh session id: 16 characters from ``[A-Z0-9]`` (the dispatcher's pattern).
+
+    Examples
+    --------
+    >>> import string
+    >>> session_id = new_session_id()
+    >>> len(session_id), set(session_id) <= set(string.ascii_uppercase + string.digits)
+    (16, True)
+    """
     alphabet = string.ascii_uppercase + string.digits
     return "".join(random.SystemRandom().choice(alphabet) for _ in range(16))
 
@@ -62,6 +70,14 @@ class Job:
     reports : list of dict
         The back-end's progress reports so far.
     instrument, product, query_type : str
+
+    Examples
+    --------
+    >>> from astroquery_mmoda import Mmoda
+    >>> job = Mmoda.submit("spi_acs", "spi_acs_lc", RA=83.63, DEC=22.01, T1="2003-03-15T23:27:40",
+    ...                    T2="2003-03-15T23:32:40", time_bin=2)  # doctest: +SKIP
+    >>> job.job_id, job.session_id  # keep them to resume with Mmoda.get_job  # doctest: +SKIP
+    >>> products = job.result(timeout=600)  # doctest: +SKIP
     """
 
     def __init__(self, client, instrument, product, query_type, params, *, token=None,
@@ -286,6 +302,17 @@ class JobGroup:
     ----------
     jobs : list of `Job`
         In submission order.
+
+    Examples
+    --------
+    >>> from astroquery_mmoda import Mmoda
+    >>> queries = [("spi_acs", "spi_acs_lc", dict(RA=83.63, DEC=22.01, T1=t1, T2=t2, time_bin=2))
+    ...            for t1, t2 in [("2003-03-15T23:27:40", "2003-03-15T23:32:40"),
+    ...                           ("2003-03-16T01:00:00", "2003-03-16T01:05:00")]]
+    >>> group = Mmoda.submit_many(queries)  # doctest: +SKIP
+    >>> group.wait(timeout=3600).summary()  # doctest: +SKIP
+    '2/2 done, 0 failed'
+    >>> products = group.results()  # a ProductSet or an exception per job  # doctest: +SKIP
     """
 
     def __init__(self, jobs):

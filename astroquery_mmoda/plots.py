@@ -128,6 +128,16 @@ def plot_lightcurve(series, *, ax=None, drop_empty=True, title=None):
     Returns
     -------
     `~matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> from astropy.coordinates import SkyCoord
+    >>> from astroquery_mmoda import Mmoda
+    >>> curves = Mmoda.get_lightcurve(SkyCoord(255.98654, -37.84414, unit="deg"), instrument="spi_acs",
+    ...                               start_time="2003-03-15T23:27:40", end_time="2003-03-15T23:32:40",
+    ...                               time_bin=0.5 * u.s)  # doctest: +SKIP
+    >>> ax = plot_lightcurve(curves["SPI-ACS"])  # doctest: +SKIP
+    >>> ax.figure.savefig("spi_acs.png")  # doctest: +SKIP
     """
     if isinstance(series, fits.HDUList):
         from .integral import lightcurve_to_timeseries
@@ -242,6 +252,15 @@ def plot_image(hdul, *, catalog=None, ax=None, extension=_DEFAULT_MAP, label_sou
     Returns
     -------
     `~matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> from astropy.coordinates import SkyCoord
+    >>> from astroquery_mmoda import Mmoda
+    >>> field, when = SkyCoord(258.5, -38.0, unit="deg"), dict(start_time="2003-03-15", end_time="2003-03-16")
+    >>> catalog = Mmoda.query_region(field, 8 * u.deg, **when, max_pointings=10)  # doctest: +SKIP
+    >>> (mosaic,) = Mmoda.get_images(field, 8 * u.deg, **when, max_pointings=10)  # doctest: +SKIP
+    >>> ax = plot_image(mosaic, catalog=catalog, min_significance=8)  # doctest: +SKIP
     """
     plt = _pyplot()
     from astropy.coordinates import SkyCoord
@@ -374,6 +393,15 @@ def plot_spectrum(spectrum, *, ax=None, per_kev=False, title=None):
     Returns
     -------
     `~matplotlib.axes.Axes`
+
+    Examples
+    --------
+    >>> from astropy.coordinates import SkyCoord
+    >>> from astroquery_mmoda import Mmoda
+    >>> field, when = SkyCoord(258.5, -38.0, unit="deg"), dict(start_time="2003-03-15", end_time="2003-03-16")
+    >>> catalog = Mmoda.query_region(field, 8 * u.deg, **when, max_pointings=10)  # doctest: +SKIP
+    >>> spectra = Mmoda.get_spectrum(field, **when, catalog=catalog, max_pointings=10)  # doctest: +SKIP
+    >>> ax = plot_spectrum(spectra["OAO 1657-415"], per_kev=True)  # doctest: +SKIP
     """
     if isinstance(spectrum, (tuple, list)) and not isinstance(spectrum, fits.HDUList) \
             and len(spectrum) == 2:

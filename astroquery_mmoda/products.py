@@ -1594,6 +1594,13 @@ def decode_products(products, *, job_id=None, product=None):
     ------
     ProtocolError
         When an item cannot be decoded (named in the message).
+
+    Examples
+    --------
+    >>> products = decode_products({"job_id": "d0c4a1e2", "text_product_list": [
+    ...     {"name": "note", "value": "3 sources found", "meta_data": {"src_name": "Crab"}}]})
+    >>> list(products), products["note_Crab"], products.job_id
+    (['note_Crab'], '3 sources found', 'd0c4a1e2')
     """
     if not isinstance(products, dict):
         raise ProtocolError(f"products is {type(products).__name__}, not an object", job_id=job_id)

@@ -65,11 +65,29 @@ dispatcher:
 
 
 class ProvisioningError(RuntimeError):
-    """The dispatcher's virtual environment could not be installed."""
+    """The dispatcher's virtual environment could not be installed.
+
+    Examples
+    --------
+    >>> from astroquery_mmoda.testing import ProvisioningError, provision_dispatcher_venv
+    >>> try:
+    ...     venv = provision_dispatcher_venv()
+    ... except ProvisioningError as error:  # e.g. no network: pip's output is in the message
+    ...     print(error)  # doctest: +SKIP
+    """
 
 
 class DispatcherStartError(RuntimeError):
-    """The dispatcher did not start (its log is in the message)."""
+    """The dispatcher did not start (its log is in the message).
+
+    Examples
+    --------
+    >>> from astroquery_mmoda.testing import DispatcherStartError, LocalDispatcher
+    >>> try:
+    ...     dispatcher = LocalDispatcher().start()
+    ... except DispatcherStartError as error:  # the exit code and the tail of the server's log
+    ...     print(error)  # doctest: +SKIP
+    """
 
 
 def redact_tokens(text):
@@ -87,6 +105,13 @@ def default_venv_dir():
     ``$MMODA_DISPATCHER_VENV`` when set, else a folder named after the
     dispatcher version, the lock file's digest and the Python version under
     ``$XDG_CACHE_HOME/astroquery_mmoda`` (``~/.cache/astroquery_mmoda``).
+
+    Examples
+    --------
+    >>> from astroquery_mmoda.testing import default_venv_dir
+    >>> venv = default_venv_dir()  # nothing is installed or created
+    >>> venv.name  # doctest: +SKIP
+    'dispatcher-1.3.3-2fd2558927a7-py311'
     """
     if os.environ.get("MMODA_DISPATCHER_VENV"):
         return Path(os.environ["MMODA_DISPATCHER_VENV"]).expanduser()
@@ -136,6 +161,13 @@ def provision_dispatcher_venv(venv_dir=None, *, python=None, timeout=1200):
     ------
     ProvisioningError
         With pip's output when the installation fails.
+
+    Examples
+    --------
+    >>> from astroquery_mmoda.testing import LocalDispatcher, provision_dispatcher_venv
+    >>> venv = provision_dispatcher_venv()  # minutes the first time, then at once  # doctest: +SKIP
+    >>> with LocalDispatcher(venv_dir=venv) as dispatcher:  # doctest: +SKIP
+    ...     token = dispatcher.mint_token(roles="general")
     """
     venv_dir = Path(venv_dir) if venv_dir else default_venv_dir()
     marker = venv_dir / _READY_MARKER
