@@ -38,8 +38,8 @@ from astroquery.exceptions import CorruptDataWarning
 
 from .auth import redact, scrub
 
-__all__ = ["cache_key", "is_finished", "ResultCache", "JobJournal", "IGNORED_PARAMETERS",
-           "JOURNAL_COLUMNS"]
+__all__ = ["cache_key", "is_finished", "ResultCache", "DescriptionCache", "JobJournal",
+           "IGNORED_PARAMETERS", "JOURNAL_COLUMNS"]
 
 #: Parameters that never enter a cache key: secrets, job bookkeeping, protocol
 #: switches, and the three names given as separate arguments of `cache_key`.
@@ -473,6 +473,68 @@ class ResultCache:
 
     def __len__(self):
         return len(self.keys())
+
+
+# ---------------------------------------------------------------------------
+# Instrument descriptions
+
+class DescriptionCache:
+    """The dispatchers' descriptions of their instruments (``api/meta-data``).
+
+    Kept for a day (or ``cache_conf.cache_timeout`` if shorter), so that the
+    parameter check of a new Python session needs no request, and a cached
+    result no request at all.  Follows ``cache_conf.cache_active``.
+
+    Parameters
+    ----------
+    location : path-like
+        The cache folder; descriptions go to its ``descriptions`` sub-folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     descriptions = DescriptionCache(folder)
+    ...     descriptions.put("https://example.org/dispatch-data", "isgri", [["..."]])
+    ...     descriptions.get("https://example.org/dispatch-data", "isgri")
+    True
+    [['...']]
+    """
+
+    max_age = 86400
+
+    def __init__(self, location):
+        self.directory = Path(location) / "descriptions"
+
+    def _path(self, server, instrument):
+        name = hashlib.sha256(f"{_normalise_url(server)}\n{instrument}".encode()).hexdigest()
+        return self.directory / f"{name}.json"
+
+    def get(self, server, instrument):
+        """The stored description, or None (absent, too old, unreadable, caching off)."""
+        if not cache_conf.cache_active:
+            return None
+        path = self._path(server, instrument)
+        timeout = cache_conf.cache_timeout
+        max_age = self.max_age if timeout is None or timeout < 0 else min(timeout, self.max_age)
+        try:
+            if time.time() - path.stat().st_mtime > max_age:
+                return None
+        except OSError:
+            return None
+        data = _read(path)
+        try:
+            return json.loads(data) if data is not None else None
+        except (ValueError, RecursionError):
+            _discard(path, "description", "not JSON")
+            return None
+
+    def put(self, server, instrument, description):
+        """Store a description; returns whether it was written."""
+        if not cache_conf.cache_active:
+            return False
+        path = self._path(server, instrument)
+        return _atomic_write(self.directory, path.name, json.dumps(scrub(description)).encode())
 
 
 # ---------------------------------------------------------------------------

@@ -190,8 +190,16 @@ class MmodaClass(_TokenLogin):
         key = (self.server, instrument)
         with self._meta_lock:
             if key not in self._meta_cache:
-                raw = self._dispatcher.meta_data(instrument, token=self._token())
-                self._meta_cache[key] = parse_meta_data(raw)
+                from .cache import DescriptionCache
+
+                stored = DescriptionCache(self.cache_location)
+                raw = stored.get(self.server, instrument)
+                if raw is None:
+                    raw = self._dispatcher.meta_data(instrument, token=self._token())
+                    self._meta_cache[key] = parse_meta_data(raw)
+                    stored.put(self.server, instrument, raw)
+                else:
+                    self._meta_cache[key] = parse_meta_data(raw)
             return self._meta_cache[key]
 
     def list_products(self, instrument):
@@ -573,8 +581,17 @@ class MmodaClass(_TokenLogin):
         return self._journal.as_table()
 
     def clear_cache(self, *, jobs=False):
-        """Delete the cached results (``jobs=True``: also forget unfinished jobs)."""
+        """Delete the cached results and instrument descriptions.
+
+        ``jobs=True`` also forgets the unfinished jobs.
+        """
+        import shutil
+
+        from .cache import DescriptionCache
+
         removed = self._results.clear()
+        shutil.rmtree(DescriptionCache(self.cache_location).directory, ignore_errors=True)
+        self._meta_cache.clear()
         if jobs:
             self._journal.clear()
         log.debug(f"MMODA cache: {removed} results removed")

@@ -228,3 +228,16 @@ def test_a_journaled_job_the_server_forgot_is_submitted_again(client, backend, f
     assert any("0123456789abcdef cannot be resumed" in r.message for r in caplog.records)
     assert again.job_id == job.job_id  # the dispatcher's job for these parameters
     assert client._journal.entries()[0]["job_id"] == job.job_id
+
+
+def test_a_new_session_answers_from_the_cache_without_any_request(client, local_dispatcher,
+                                                                  cache_dir, counted):
+    first = numerical(client, 13)
+    # A new client object is a new Python session: no metadata, no job in memory.
+    later = make_client(local_dispatcher, cache_dir, client._tokens.token)
+    sent = counted(later)
+    np.testing.assert_array_equal(numerical(later, 13), first)
+    assert sent == []
+    # the stored descriptions also spare the parameter check's request for other queries
+    numerical(later, 14)
+    assert [url.rsplit("/", 1)[-1].split("?")[0] for url in sent] == ["run_analysis"]

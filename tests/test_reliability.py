@@ -111,7 +111,7 @@ def test_burst_longer_than_the_retry_budget_fails_clearly(client, proxy, fast, s
 
 def test_gateway_errors_of_metadata_requests_are_retried(client, proxy, fast):
     proxy.fail(503, times=2, path="api/meta-data")
-    client._meta_cache.clear()
+    client.clear_cache()  # the stored instrument descriptions too
     assert "echo" in client.list_products("empty")
     assert proxy.count(path="api/meta-data") == 3
 
