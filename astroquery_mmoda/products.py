@@ -8,6 +8,7 @@ stand-ins while unpickling, and the result is rebuilt afterwards with public
 numpy and astropy constructors from validated pieces.
 """
 import binascii
+import contextlib
 import hashlib
 import io
 import json
@@ -259,17 +260,24 @@ class _ShadowUnpickler(pickle.Unpickler):
         raise ProtocolError("refused to unpickle a persistent id")
 
 
-def _load_shadow(data):
-    """Unpickle ``data`` into a graph of plain Python values and stand-ins."""
+@contextlib.contextmanager
+def _undecodable_pickle():
+    """Turn any failure inside the block into a short `ProtocolError`."""
     try:
-        # Python 2 pickles of numpy arrays need latin1 (numpy's own advice).
-        return _ShadowUnpickler(io.BytesIO(data), fix_imports=False, encoding="latin1").load()
+        yield
     except ProtocolError:
         raise
     except RecursionError:
         raise ProtocolError("undecodable pickle: nested too deeply") from None
     except Exception as exc:
         raise ProtocolError(f"undecodable pickle: {type(exc).__name__}: {_short(str(exc))}") from None
+
+
+def _load_shadow(data):
+    """Unpickle ``data`` into a graph of plain Python values and stand-ins."""
+    with _undecodable_pickle():
+        # Python 2 pickles of numpy arrays need latin1 (numpy's own advice).
+        return _ShadowUnpickler(io.BytesIO(data), fix_imports=False, encoding="latin1").load()
 
 
 _BUSY = object()
@@ -691,14 +699,8 @@ def safe_loads(data):
 
 
 def _materialize(shadow):
-    try:
+    with _undecodable_pickle():
         return _Builder().build(shadow)
-    except ProtocolError:
-        raise
-    except RecursionError:
-        raise ProtocolError("undecodable pickle: nested too deeply") from None
-    except Exception as exc:
-        raise ProtocolError(f"undecodable pickle: {type(exc).__name__}: {_short(str(exc))}") from None
 
 
 # ---------------------------------------------------------------------------
