@@ -733,38 +733,43 @@ def _b64decode(text, *, urlsafe, what):
         raise ProtocolError(f"{what} is not valid {kind}") from None
 
 
-def _json_meta(value, ctx, what):
-    """A meta-data dictionary from a dict or a JSON string (Python reprs are never evaluated)."""
-    if value is None or value == "":
-        return {}
+def _as_dict(value):
+    """``value`` if a dict, the dict a JSON string encodes, else None."""
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
         try:
             decoded = json.loads(value)
         except (ValueError, RecursionError):
-            decoded = None
-        if isinstance(decoded, dict):
-            return decoded
-        if not ctx.warned_meta:
-            ctx.warned_meta = True
-            warnings.warn(f"{what}: meta-data is not a JSON object; kept as {{'raw': <text>}}",
-                          AstropyUserWarning, stacklevel=4)
-        return {"raw": value}
+            return None
+        return decoded if isinstance(decoded, dict) else None
+    return None
+
+
+def _json_meta(value, ctx, what):
+    """A meta-data dictionary from a dict or a JSON string (Python reprs are never evaluated)."""
+    if value is None or value == "":
+        return {}
+    decoded = _as_dict(value)
+    if decoded is not None:
+        return decoded
+    if isinstance(value, str) and not ctx.warned_meta:
+        ctx.warned_meta = True
+        warnings.warn(f"{what}: meta-data is not a JSON object; kept as {{'raw': <text>}}",
+                      AstropyUserWarning, stacklevel=4)
     return {"raw": value}
 
 
 def _json_object(value, what):
     """A dict from a dict or a JSON string of one."""
-    if isinstance(value, dict):
-        return value
+    decoded = _as_dict(value)
+    if decoded is not None:
+        return decoded
     if isinstance(value, str):
         try:
-            decoded = json.loads(value)
+            json.loads(value)
         except (ValueError, RecursionError):
             raise ProtocolError(f"{what} is neither an object nor JSON") from None
-        if isinstance(decoded, dict):
-            return decoded
     raise ProtocolError(f"{what} is not an object but {type(value).__name__}")
 
 
