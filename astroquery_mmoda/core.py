@@ -1,33 +1,18 @@
 """The astroquery face of MMODA: `MmodaClass` and its instance `Mmoda`."""
-import difflib
 import textwrap
 import threading
 
-from astropy import units as u
 from astroquery import log
 from astroquery.query import QueryWithLogin
 
-from . import conf
+from . import conf, integral
+from . import params as _params
 from .dispatcher import DispatcherClient, encode_params, parse_meta_data
 from .exceptions import InvalidQueryError
 from .jobs import Job, _seconds
 from .version import version
 
 __all__ = ["Mmoda", "MmodaClass"]
-
-# Arguments the dispatcher understands besides each product's declared parameters.
-_CONTROL_ARGS = frozenset({
-    "catalog_selected_objects", "allow_unknown_args", "return_progress", "dry_run",
-    "run_asynch", "T_format", "time_bin_format", "use_scws", "user_catalog_file",
-})
-# Keys that the client sets itself: a user passing them is a mistake.
-_RESERVED_ARGS = frozenset({
-    "instrument", "product_type", "query_status", "session_id", "job_id", "api", "token",
-    "off_line", "oda_api_version", "async_dispatcher",
-})
-# Units of the dispatcher's parameter descriptions that astropy spells differently.
-_UNIT_ALIASES = {"sec": "s", "seconds": "s", "days": "d"}
-_QUERY_TYPES = ("Real", "Dummy")
 
 
 class _TokenLogin(QueryWithLogin):
@@ -185,8 +170,7 @@ class MmodaClass(_TokenLogin):
         return sorted(self._dispatcher.instruments(token=self._token()))
 
     def _meta(self, instrument):
-        if not isinstance(instrument, str) or not instrument:
-            raise InvalidQueryError(f"instrument must be a non-empty string, not {instrument!r}")
+        _params.check_name("instrument", instrument)
         key = (self.server, instrument)
         with self._meta_lock:
             if key not in self._meta_cache:
@@ -218,14 +202,7 @@ class MmodaClass(_TokenLogin):
         return sorted(products)
 
     def _product_parameters(self, instrument, product):
-        products, parameters = self._meta(instrument)
-        if product not in products:
-            hint = _suggest(product, products)
-            raise InvalidQueryError(f"{instrument} has no product {product!r}{hint}; "
-                                    f"its products are: {', '.join(sorted(products))}")
-        query = products[product]
-        # The source and instrument queries (product None) apply to every product.
-        return [p for p in parameters if p["product"] in (None, product) or p["query"] == query]
+        return _params.product_parameters(instrument, product, self._meta(instrument))
 
     def get_parameters(self, instrument, product):
         """The parameters of a product, with defaults, units and restrictions.
@@ -240,87 +217,19 @@ class MmodaClass(_TokenLogin):
             Columns ``name``, ``default``, ``unit``, ``query``,
             ``allowed_values``, ``min``, ``max``, ``optional``.
         """
-        from astropy.table import Table
-
-        rows = self._product_parameters(instrument, product)
-        names = ("name", "default", "unit", "query", "allowed_values", "min", "max", "optional")
-        table = Table(names=names, dtype=["U64", object, "U32", "U64", object, object, object, object])
-        for row in rows:
-            if row["name"] == "token":
-                continue
-            table.add_row([row["name"], row["default"], row["unit"] or "", row["query"] or "",
-                           row["allowed_values"], row["min"], row["max"], row["optional"]])
-        table.meta.update(instrument=instrument, product=product, server=self.server)
-        return table
+        return _params.parameters_table(self._product_parameters(instrument, product),
+                                        instrument=instrument, product=product,
+                                        server=self.server)
 
     # -- parameters -----------------------------------------------------------------
 
-    def _wire_value(self, name, value, unit):
-        from astropy.table import Table
-        from astropy.time import Time
-
-        if isinstance(value, Time):
-            if not value.isscalar:
-                raise InvalidQueryError(f"{name} must be a single time")
-            return value.utc.isot
-        if isinstance(value, u.Quantity):
-            if unit is None:
-                raise InvalidQueryError(
-                    f"{name}: the parameter's unit is unknown without validation; give a plain "
-                    "number in the parameter's unit, or leave validate=True")
-            target = _UNIT_ALIASES.get(unit, unit)
-            try:
-                return float(value.to_value(u.Unit(target)))
-            except (ValueError, TypeError, u.UnitsError):
-                raise InvalidQueryError(
-                    f"{name} is given in {value.unit}, which cannot be converted to the "
-                    f"parameter's unit {unit!r}") from None
-        if isinstance(value, Table):
-            if name != "selected_catalog":
-                raise InvalidQueryError(f"{name} cannot be a Table")
-            from .products import catalog_to_selected_catalog
-            return catalog_to_selected_catalog(value)
-        return value
-
-    def _check_params(self, instrument, product, params):
-        declared = {p["name"]: p for p in self._product_parameters(instrument, product)}
-        allowed = set(declared) | _CONTROL_ARGS
-        converted = {}
-        for name, value in params.items():
-            if name not in allowed:
-                hint = _suggest(name, allowed - {"token"})
-                raise InvalidQueryError(
-                    f"{instrument}/{product} has no parameter {name!r}{hint}. "
-                    "See Mmoda.get_parameters(instrument, product).")
-            spec = declared.get(name, {})
-            value = self._wire_value(name, value, spec.get("unit"))
-            _check_restrictions(name, value, spec)
-            converted[name] = value
-        return converted
-
     def _prepare(self, instrument, product, query_type, params, *, validate):
-        if not isinstance(instrument, str) or not instrument:
-            raise InvalidQueryError(f"instrument must be a non-empty string, not {instrument!r}")
-        if not isinstance(product, str) or not product:
-            raise InvalidQueryError(f"product must be a non-empty string, not {product!r}")
-        if query_type not in _QUERY_TYPES:
-            raise InvalidQueryError(f"query_type must be one of {_QUERY_TYPES}, not {query_type!r}")
-        reserved = sorted(set(params) & _RESERVED_ARGS)
-        if reserved:
-            raise InvalidQueryError(
-                f"{', '.join(reserved)} cannot be given as parameters: the client sets "
-                f"{'it' if len(reserved) == 1 else 'them'} (log in with Mmoda.login for the token)")
+        _params.check_request(instrument, product, query_type, params)
         if validate:
-            return self._check_params(instrument, product, params)
+            return _params.check_params(instrument, product, params,
+                                        self._product_parameters(instrument, product))
         # Without validation no request is made; units are known only if cached.
-        cached = self._meta_cache.get((self.server, instrument))
-        units = {p["name"]: p["unit"] for p in cached[1]} if cached else {}
-        return {name: self._wire_value(name, value, units.get(name))
-                for name, value in params.items()}
-
-    def _payload(self, instrument, product, query_type, wire):
-        return dict(wire, instrument=instrument, product_type=product, query_type=query_type,
-                    query_status="new", api="True")
+        return _params.convert_unchecked(params, self._meta_cache.get((self.server, instrument)))
 
     # -- products and jobs --------------------------------------------------------------
 
@@ -396,7 +305,7 @@ class MmodaClass(_TokenLogin):
                                   validate=validate and not get_query_payload)
         wire = encode_params(converted)
         if get_query_payload:
-            return self._payload(instrument, product, query_type, wire)
+            return _params.payload(instrument, product, query_type, wire)
         key = self._key(instrument, product, query_type, converted)
         if cache:
             stored = self._results.get(key)
@@ -598,73 +507,15 @@ class MmodaClass(_TokenLogin):
 
     # -- INTEGRAL ----------------------------------------------------------------------
 
-    def _integral_params(self, instrument, kind, coordinates, *, start_time, end_time,
-                         radius=None, energy_range=None, max_pointings=None, osa_version=None,
-                         scw_list=None, catalog=None, time_bin=None, detection_threshold=None):
-        from .integral import instrument_info
-
-        info = instrument_info(instrument, kind)
-        position = _sky_position(coordinates)
-        start, end = _time_range(start_time, end_time)
-        params = {"RA": round(position.ra.deg, 8), "DEC": round(position.dec.deg, 8),
-                  "T1": start.utc.isot, "T2": end.utc.isot}
-        if info.energy_limits:
-            low, high = _energy_range(energy_range if energy_range is not None
-                                      else info.default_energy * u.keV, info)
-            params.update(E1_keV=low, E2_keV=high)
-        elif energy_range is not None:
-            raise InvalidQueryError(f"{instrument} light curves have no energy selection")
-        if radius is not None:
-            params["radius"] = _angle_deg(radius, "radius")
-        if max_pointings is not None:
-            params["max_pointings"] = self._check_pointings(max_pointings)
-        if osa_version is not None:
-            if not isinstance(osa_version, str) or not osa_version.startswith("OSA"):
-                raise InvalidQueryError(f"osa_version must look like 'OSA11.2', not {osa_version!r}")
-            params["osa_version"] = osa_version
-        if scw_list is not None:
-            params["scw_list"] = _science_windows(scw_list)
-        if catalog is not None:
-            params["selected_catalog"] = catalog
-        if time_bin is not None:
-            params["time_bin"] = _time_bin(time_bin, info)
-        if detection_threshold is not None:
-            if isinstance(detection_threshold, bool) or not isinstance(detection_threshold, (int, float)) \
-                    or not detection_threshold > 0:
-                raise InvalidQueryError("detection_threshold must be a positive number of sigma")
-            params["detection_threshold"] = float(detection_threshold)
-        meta = {"instrument": instrument, "start_time": start.utc.isot, "end_time": end.utc.isot,
-                "ra": params["RA"], "dec": params["DEC"]}
-        if "E1_keV" in params:
-            meta.update(E1_keV=params["E1_keV"], E2_keV=params["E2_keV"])
-        return info.products[kind], params, meta
-
-    def _check_pointings(self, max_pointings):
-        from .integral import MAX_POINTINGS_GENERAL, MAX_POINTINGS_HPC
-
-        if isinstance(max_pointings, bool) or not isinstance(max_pointings, int) or max_pointings < 1:
-            raise InvalidQueryError(f"max_pointings must be a positive integer, not {max_pointings!r}")
-        roles = self._tokens.info().roles if self._tokens.token else ()
-        if max_pointings > MAX_POINTINGS_HPC and "unige-hpc-extreme" not in roles:
-            raise InvalidQueryError(
-                f"max_pointings={max_pointings} is above {MAX_POINTINGS_HPC}, which needs the "
-                "'unige-hpc-extreme' role (your token lacks it)")
-        if max_pointings > MAX_POINTINGS_GENERAL and not {"unige-hpc-full", "unige-hpc-extreme"} & set(roles):
-            raise InvalidQueryError(
-                f"max_pointings={max_pointings} is above {MAX_POINTINGS_GENERAL}, which needs the "
-                "'unige-hpc-full' role" + ("" if self._tokens.token else " (and you are not logged in)"))
-        return max_pointings
-
     def _integral_products(self, instrument, kind, coordinates, *, start_time, end_time,
                            query_type, timeout, cache, get_query_payload, options, params):
-        product, wire, meta = self._integral_params(instrument, kind, coordinates,
-                                                    start_time=start_time, end_time=end_time,
-                                                    **options)
-        reserved = set(params) & set(wire)
-        if reserved:
-            raise InvalidQueryError(f"give {', '.join(sorted(reserved))} through the method's own "
-                                    "arguments, not as extra parameters")
-        wire.update(params)
+        # The token's roles are read only when they matter (max_pointings given).
+        roles = (self._tokens.info().roles if self._tokens.token and options.get("max_pointings")
+                 is not None else ())
+        product, wire, meta = integral.integral_params(
+            instrument, kind, coordinates, start_time=start_time, end_time=end_time, roles=roles,
+            logged_in=bool(self._tokens.token), **options)
+        integral.add_extra_params(wire, params)
         result = self.get_product(instrument, product, query_type=query_type, timeout=timeout,
                                   cache=cache, get_query_payload=get_query_payload, **wire)
         if not get_query_payload:
@@ -723,8 +574,6 @@ class MmodaClass(_TokenLogin):
         ...                              start_time="2003-03-15", end_time="2003-03-16",
         ...                              max_pointings=10)  # doctest: +SKIP
         """
-        from .integral import shape_catalog
-
         products, meta = self._integral_products(
             instrument, "image", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
@@ -734,17 +583,7 @@ class MmodaClass(_TokenLogin):
             params=params)
         if get_query_payload:
             return products
-        catalogs = [name for name in products if products.kind[name] == "catalog"]
-        if not catalogs:
-            import warnings
-
-            from astropy.table import Table
-            from astroquery.exceptions import NoResultsWarning
-
-            warnings.warn(f"MMODA returned no source catalog for this {instrument} image",
-                          NoResultsWarning)
-            return Table(meta=meta)
-        return shape_catalog(products[catalogs[0]], meta=meta)
+        return integral.catalog_result(products, meta=meta)
 
     def get_images(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
                    energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
@@ -778,7 +617,7 @@ class MmodaClass(_TokenLogin):
             params=params)
         if get_query_payload:
             return products
-        return [products[name] for name in products if products.kind[name] == "fits"]
+        return integral.images_result(products)
 
     def get_lightcurve(self, coordinates, *, start_time, end_time, instrument="isgri",
                        time_bin=None, energy_range=None, catalog=None, radius=None,
@@ -822,35 +661,17 @@ class MmodaClass(_TokenLogin):
         ...                            end_time="2003-03-15T23:32:40", instrument="spi_acs",
         ...                            time_bin=0.5 * u.s)  # doctest: +SKIP
         """
-        from .integral import LightCurveSet, lightcurve_to_timeseries
-
-        options = dict(time_bin=time_bin, energy_range=energy_range)
-        if instrument != "spi_acs":
-            options.update(radius=radius, max_pointings=max_pointings, osa_version=osa_version,
-                           scw_list=scw_list, catalog=catalog)
-        elif any(v is not None for v in (radius, max_pointings, osa_version, scw_list, catalog)):
-            raise InvalidQueryError("SPI-ACS light curves take no radius, max_pointings, "
-                                    "osa_version, scw_list or catalog")
+        options = integral.lightcurve_options(
+            instrument, time_bin=time_bin, energy_range=energy_range, radius=radius,
+            max_pointings=max_pointings, osa_version=osa_version, scw_list=scw_list,
+            catalog=catalog)
         products, meta = self._integral_products(
             instrument, "lightcurve", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=options, params=params)
         if get_query_payload:
             return products
-        series, hdulists = {}, {}
-        for name in products:
-            if products.kind[name] != "fits":
-                continue
-            item_meta = products.meta[name]
-            hdul = products[name]
-            lc = lightcurve_to_timeseries(hdul, meta=dict(meta), drop_empty=drop_empty)
-            source = str(item_meta.get("src_name") or lc.meta.get("src_name") or name).strip()
-            if source == "query":  # SPI-ACS names its only light curve so
-                source = lc.meta["src_name"] = "SPI-ACS"
-            lc.meta["src_name"] = source
-            series[source] = lc
-            hdulists[source] = hdul
-        return LightCurveSet(series, hdulists=hdulists, products=products, meta=meta)
+        return integral.lightcurve_result(products, meta=meta, drop_empty=drop_empty)
 
     def get_spectrum(self, coordinates, *, start_time, end_time, instrument="isgri",
                      energy_range=None, catalog=None, radius=None, max_pointings=None,
@@ -873,8 +694,6 @@ class MmodaClass(_TokenLogin):
         ...                              catalog=chosen)  # doctest: +SKIP
         >>> spectra["OAO 1657-415"].write("spectra")  # doctest: +SKIP
         """
-        from .integral import group_spectra
-
         products, meta = self._integral_products(
             instrument, "spectrum", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
@@ -883,138 +702,11 @@ class MmodaClass(_TokenLogin):
             params=params)
         if get_query_payload:
             return products
-        return group_spectra(products, meta=meta)
-
-
-def _sky_position(coordinates):
-    from astropy.coordinates import SkyCoord
-
-    if isinstance(coordinates, SkyCoord):
-        position = coordinates
-    elif isinstance(coordinates, str) and coordinates.strip():
-        try:
-            position = SkyCoord(coordinates, frame="icrs")
-        except (ValueError, u.UnitsError):
-            try:
-                position = SkyCoord(coordinates, frame="icrs", unit="deg")
-            except (ValueError, u.UnitsError):
-                raise InvalidQueryError(
-                    f"coordinates {coordinates!r} are not coordinates; give a SkyCoord (e.g. "
-                    "SkyCoord.from_name(...)) or a string like '255.98 -37.84' or "
-                    "'17h03m56.8s -37d50m39s'") from None
-    else:
-        raise InvalidQueryError(f"coordinates must be a SkyCoord or a string, not "
-                                f"{type(coordinates).__name__}")
-    if not position.isscalar:
-        raise InvalidQueryError("coordinates must be a single position")
-    return position.icrs
-
-
-def _time_range(start_time, end_time):
-    from astropy.time import Time
-
-    times = []
-    for name, value in (("start_time", start_time), ("end_time", end_time)):
-        try:
-            time = value if isinstance(value, Time) else Time(value)
-        except (ValueError, TypeError):
-            raise InvalidQueryError(f"{name}={value!r} is not a time") from None
-        if not time.isscalar:
-            raise InvalidQueryError(f"{name} must be a single time")
-        times.append(time)
-    if times[0] >= times[1]:
-        raise InvalidQueryError(f"start_time ({times[0].utc.isot}) must be before end_time "
-                                f"({times[1].utc.isot})")
-    return times
-
-
-def _energy_range(energy_range, info):
-    try:
-        low, high = energy_range
-    except (TypeError, ValueError):
-        raise InvalidQueryError("energy_range must be two energies, e.g. (30, 80) * u.keV") from None
-    values = []
-    for value in (low, high):
-        if not isinstance(value, u.Quantity):
-            raise InvalidQueryError("energy_range must be a Quantity, e.g. (30, 80) * u.keV")
-        try:
-            values.append(float(value.to_value(u.keV, equivalencies=u.spectral())))
-        except u.UnitsError:
-            raise InvalidQueryError(f"energy_range must be in energy units, not {value.unit}") \
-                from None
-    low, high = values
-    limit_low, limit_high = info.energy_limits
-    if not low < high:
-        raise InvalidQueryError(f"energy_range: the lower energy ({low:g} keV) must be below the "
-                                f"upper one ({high:g} keV)")
-    if low < limit_low or high > limit_high:
-        raise InvalidQueryError(f"energy_range {low:g}-{high:g} keV is outside the {info.name} "
-                                f"range {limit_low:g}-{limit_high:g} keV")
-    return low, high
-
-
-def _angle_deg(value, name):
-    if not isinstance(value, u.Quantity):
-        raise InvalidQueryError(f"{name} must be an angle Quantity, e.g. 8 * u.deg")
-    try:
-        degrees = float(value.to_value(u.deg))
-    except u.UnitsError:
-        raise InvalidQueryError(f"{name} must be an angle, not {value.unit}") from None
-    if not 0 < degrees <= 180:
-        raise InvalidQueryError(f"{name} must be between 0 and 180 deg, not {degrees:g} deg")
-    return degrees
-
-
-def _time_bin(value, info):
-    if not isinstance(value, u.Quantity):
-        raise InvalidQueryError("time_bin must be a time Quantity, e.g. 1000 * u.s")
-    try:
-        seconds = float(value.to_value(u.s))
-    except u.UnitsError:
-        raise InvalidQueryError(f"time_bin must be a time, not {value.unit}") from None
-    if not seconds > 0:
-        raise InvalidQueryError(f"time_bin must be positive, not {seconds:g} s")
-    if info.min_time_bin and seconds < info.min_time_bin:
-        raise InvalidQueryError(f"time_bin {seconds:g} s is below the {info.name} minimum of "
-                                f"{info.min_time_bin:g} s")
-    if info.max_time_bin and seconds > info.max_time_bin:
-        raise InvalidQueryError(f"time_bin {seconds:g} s is above the {info.name} maximum of "
-                                f"{info.max_time_bin:g} s")
-    return seconds
-
-
-def _science_windows(scw_list):
-    import re
-
-    if isinstance(scw_list, str):
-        scw_list = [item for item in scw_list.split(",")]
-    scws = [str(item).strip() for item in scw_list]
-    bad = [scw for scw in scws if not re.fullmatch(r"\d{12}\.\d{3}", scw)]
-    if not scws or bad:
-        raise InvalidQueryError("scw_list must list science windows like '066500220010.001'"
-                                + (f"; not {bad[0]!r}" if bad else ""))
-    return scws
+        return integral.group_spectra(products, meta=meta)
 
 
 def _never():
     return False
-
-
-def _suggest(name, candidates):
-    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def _check_restrictions(name, value, spec):
-    allowed = spec.get("allowed_values")
-    if allowed and value is not None and value not in allowed:
-        raise InvalidQueryError(f"{name}={value!r} is not allowed; choose one of {allowed}")
-    for bound, compare, word in (("min", lambda v, b: v < b, "below"),
-                                 ("max", lambda v, b: v > b, "above")):
-        limit = spec.get(bound)
-        if limit is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                and compare(value, limit):
-            raise InvalidQueryError(f"{name}={value!r} is {word} the allowed {bound}imum {limit}")
 
 
 Mmoda = MmodaClass()

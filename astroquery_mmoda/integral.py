@@ -1,19 +1,19 @@
-"""INTEGRAL products as astropy objects: catalogs, light curves, spectra.
+"""INTEGRAL requests: the instruments of MMODA and the parameters of their products.
 
 Knows the INTEGRAL instruments of MMODA (ISGRI, JEM-X, SPI-ACS), their product
-names and limits, and how their FITS products are laid out.  No HTTP here.
+names and limits, and turns the arguments of the ``Mmoda`` INTEGRAL methods into
+product parameters.  The results are shaped in `astroquery_mmoda.integral_results`
+(whose public names are importable from here too).  No HTTP here.
 """
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 from astropy import units as u
-from astropy.io import fits
-from astropy.time import Time, TimeDelta
 
-from .exceptions import InvalidQueryError, ProtocolError
+from . import params as _params
+from .exceptions import InvalidQueryError
+from .integral_results import (LightCurveSet, Spectrum, SpectrumSet, catalog_result,  # noqa: F401
+                               group_spectra, images_result, lightcurve_result,
+                               lightcurve_to_timeseries, select_sources, shape_catalog)
 
 __all__ = ["INSTRUMENTS", "LightCurveSet", "Spectrum", "SpectrumSet", "select_sources"]
 
@@ -62,294 +62,115 @@ def instrument_info(instrument, kind):
     return info
 
 
-# -- catalogs -----------------------------------------------------------------------
-
-def shape_catalog(table, *, meta):
-    """Give a decoded source catalog units and descriptive meta-data."""
-    table = table.copy(copy_data=False)
-    for name in ("ra", "dec", "ERR_RAD"):
-        if name in table.colnames and table[name].unit is None:
-            table[name].unit = u.deg
-    table.meta.update(meta)
-    return table
-
-
-def select_sources(catalog, *, min_significance=8.0, include_new=False):
-    """The sources of a catalog worth a spectrum or light curve.
-
-    Keeps sources at least ``min_significance`` sigma and, unless
-    ``include_new``, drops those whose name contains "NEW" (new, unidentified
-    excesses).
+def check_pointings(max_pointings, roles, *, logged_in):
+    """Check ``max_pointings`` against the limits of the token's ``roles``.
 
     Parameters
     ----------
-    catalog : `~astropy.table.Table`
-        As returned by ``Mmoda.query_region``.
+    max_pointings : int
+    roles : collection of str
+        The logged-in token's roles (empty when not logged in).
+    logged_in : bool
+        Only for the message.
 
     Returns
     -------
-    `~astropy.table.Table`
-
-    Examples
-    --------
-    >>> from astropy.table import Table
-    >>> catalog = Table({"src_names": ["Crab", "NEW_1", "faint"], "significance": [80., 12., 3.]})
-    >>> select_sources(catalog)["src_names"].tolist()
-    ['Crab']
+    int
     """
-    keep = np.asarray(catalog["significance"], dtype=float) >= min_significance
-    if not include_new:
-        keep &= np.array(["NEW" not in str(name) for name in catalog["src_names"]], dtype=bool)
-    return catalog[keep]
+    if isinstance(max_pointings, bool) or not isinstance(max_pointings, int) or max_pointings < 1:
+        raise InvalidQueryError(f"max_pointings must be a positive integer, not {max_pointings!r}")
+    if max_pointings > MAX_POINTINGS_HPC and "unige-hpc-extreme" not in roles:
+        raise InvalidQueryError(
+            f"max_pointings={max_pointings} is above {MAX_POINTINGS_HPC}, which needs the "
+            "'unige-hpc-extreme' role (your token lacks it)")
+    if max_pointings > MAX_POINTINGS_GENERAL and not {"unige-hpc-full", "unige-hpc-extreme"} & set(roles):
+        raise InvalidQueryError(
+            f"max_pointings={max_pointings} is above {MAX_POINTINGS_GENERAL}, which needs the "
+            "'unige-hpc-full' role" + ("" if logged_in else " (and you are not logged in)"))
+    return max_pointings
 
 
-# -- light curves -------------------------------------------------------------------
+def integral_params(instrument, kind, coordinates, *, start_time, end_time, roles=(),
+                    logged_in=False, radius=None, energy_range=None, max_pointings=None,
+                    osa_version=None, scw_list=None, catalog=None, time_bin=None,
+                    detection_threshold=None):
+    """The product and parameters of an INTEGRAL request, checked.
 
-def _header_time_reference(header):
-    scale = str(header.get("TIMESYS", "TT")).strip().lower()
-    if scale not in Time.SCALES:
-        scale = "tt"
-    mjdref = header.get("MJDREF")
-    if mjdref is None and "MJDREFI" in header:
-        mjdref = header["MJDREFI"] + header.get("MJDREFF", 0.0)
-    if mjdref is None:
-        raise ProtocolError("the light curve has no MJDREF: its times cannot be placed")
-    return Time(float(mjdref), format="mjd", scale=scale) + \
-        TimeDelta(float(header.get("TIMEZERO", 0.0)) * u.d
-                  if str(header.get("TIMEUNIT", "d")).strip() == "d"
-                  else float(header.get("TIMEZERO", 0.0)) * u.s)
-
-
-def _column_unit(hdu, name, default):
-    unit = hdu.columns[name].unit if name in hdu.columns.names else None
-    if not unit:
-        unit = hdu.header.get("TIMEUNIT", default) if name in ("TIME", "TIMEDEL", "XAX_E") else default
-    try:
-        return u.Unit(unit.strip() if isinstance(unit, str) else unit, parse_strict="silent")
-    except (ValueError, TypeError):
-        return u.Unit(default)
-
-
-def _lightcurve_hdu(hdul):
-    for hdu in hdul[1:]:
-        if isinstance(hdu, fits.BinTableHDU) and "TIME" in hdu.columns.names \
-                and "RATE" in hdu.columns.names:
-            return hdu
-    raise ProtocolError("the light-curve product has no table with TIME and RATE columns")
-
-
-def lightcurve_to_timeseries(hdul, *, meta=None, drop_empty=False):
-    """A FITS light curve as a `~astropy.timeseries.TimeSeries`.
-
-    The ``TIME`` column is placed on the time axis with the header's
-    ``MJDREF``/``TIMEZERO``/``TIMESYS`` and the column's unit (days for
-    ISGRI/JEM-X IJD, seconds for SPI-ACS).
-
-    Returns
-    -------
-    `~astropy.timeseries.TimeSeries`
-        Columns ``time`` (bin centre), ``time_bin`` (width, s), ``rate``,
-        ``rate_err``, ``fracexp`` (when present) and ``empty`` (no exposure or
-        no valid rate).
-    """
-    from astropy.timeseries import TimeSeries
-
-    hdu = _lightcurve_hdu(hdul)
-    data = hdu.data
-    header = hdu.header
-    reference = _header_time_reference(header)
-    time_unit = _column_unit(hdu, "TIME", "d")
-    times = reference + TimeDelta(np.asarray(data["TIME"], dtype=float) * time_unit)
-
-    if "TIMEDEL" in hdu.columns.names:
-        widths = np.asarray(data["TIMEDEL"], dtype=float) * _column_unit(hdu, "TIMEDEL", "d")
-    elif "XAX_E" in hdu.columns.names:
-        widths = 2 * np.asarray(data["XAX_E"], dtype=float) * _column_unit(hdu, "XAX_E", "d")
-    elif "TIMEDEL" in header:
-        unit = u.Unit(str(header.get("TIMEUNIT", time_unit)).strip() or time_unit)
-        widths = np.full(len(data), float(header["TIMEDEL"])) * unit
-    else:
-        widths = np.full(len(data), np.nan) * u.s
-
-    rate_unit = _column_unit(hdu, "RATE", "ct/s")
-    rate = np.asarray(data["RATE"], dtype=float) * rate_unit
-    error_name = "ERROR" if "ERROR" in hdu.columns.names else None
-    columns = {"time_bin": widths.to(u.s), "rate": rate}
-    if error_name:
-        columns["rate_err"] = np.asarray(data[error_name], dtype=float) * \
-            _column_unit(hdu, error_name, str(rate_unit))
-    empty = ~np.isfinite(rate.value)
-    if "FRACEXP" in hdu.columns.names:
-        fracexp = np.asarray(data["FRACEXP"], dtype=float)
-        columns["fracexp"] = fracexp
-        empty |= ~(fracexp > 0)
-    columns["empty"] = empty
-    series = TimeSeries(time=times, data=columns)
-    series.meta.update(meta or {})
-    series.meta.setdefault("src_name", str(header.get("NAME", "")).strip())
-    series.meta["time_scale"] = times.scale
-    if drop_empty:
-        series = series[~series["empty"]]
-    return series
-
-
-class _NamedResults(Mapping):
-    """Read-only mapping of source names to per-source results."""
-
-    def __init__(self, items, *, products=None, meta=None):
-        self._items = dict(items)
-        self.products = products
-        self.meta = dict(meta or {})
-
-    def __getitem__(self, name):
-        return self._items[name]
-
-    def __iter__(self):
-        return iter(self._items)
-
-    def __len__(self):
-        return len(self._items)
-
-
-class LightCurveSet(_NamedResults):
-    """Light curves keyed by source name (a read-only mapping).
-
-    Attributes
+    Parameters
     ----------
-    hdulists : dict
-        The raw FITS light curves, by source name.
-    products : `~astroquery_mmoda.products.ProductSet`
-        Everything the job returned.
+    instrument : str
+        A key of `INSTRUMENTS`.
+    kind : {'image', 'spectrum', 'lightcurve'}
+    coordinates, start_time, end_time, radius, energy_range, max_pointings, osa_version, \
+scw_list, catalog, time_bin, detection_threshold
+        As the ``Mmoda`` INTEGRAL methods take them.
+    roles, logged_in
+        The token's roles and whether there is one (see `check_pointings`).
+
+    Returns
+    -------
+    product : str
+        The MMODA product name.
+    params : dict
+        Its parameters (a catalog Table is left for the wire conversion).
     meta : dict
-        Instrument, energy band, time range, job id.
-
-    Examples
-    --------
-    >>> from astropy.timeseries import TimeSeries
-    >>> series = TimeSeries(time_start="2003-03-15T00:00:00", time_delta=1000 * u.s,
-    ...                     data={"rate": [1.5, 2.0, 1.8] * u.ct / u.s})
-    >>> LightCurveSet({"Crab": series}, hdulists={}, meta={"instrument": "isgri"})
-    <LightCurveSet: 1 light curve (isgri)>
-      'Crab': 3 bins
+        Instrument, time range, position and energy band, for the results.
     """
-
-    def __init__(self, items, *, hdulists, products=None, meta=None):
-        super().__init__(items, products=products, meta=meta)
-        self.hdulists = dict(hdulists)
-
-    def __repr__(self):
-        lines = [f"<LightCurveSet: {len(self)} light curve{'s' if len(self) != 1 else ''}"
-                 f" ({self.meta.get('instrument', '?')})>"]
-        for name, series in self.items():
-            lines.append(f"  {name!r}: {len(series)} bins")
-        return "\n".join(lines)
-
-
-def _safe_file_name(text):
-    name = re.sub(r"[^A-Za-z0-9+._-]+", "_", text.strip()).strip("._")
-    return name or "source"
-
-
-@dataclass
-class Spectrum:
-    """A source's spectrum with its responses, ready for XSPEC.
-
-    Attributes
-    ----------
-    src_name : str
-    spectrum, arf, rmf : `~astropy.io.fits.HDUList`
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> hdul = fits.HDUList([fits.PrimaryHDU()])
-    >>> spectrum = Spectrum("4U 1700-377", spectrum=hdul, arf=hdul, rmf=hdul)
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     print([path.name for path in spectrum.write(folder).values()])
-    ['4U_1700-377_spectrum.fits', '4U_1700-377_arf.fits', '4U_1700-377_rmf.fits']
-    """
-    src_name: str
-    spectrum: fits.HDUList
-    arf: fits.HDUList
-    rmf: fits.HDUList
-
-    def __repr__(self):
-        return f"<Spectrum {self.src_name!r}: spectrum, arf, rmf>"
-
-    def write(self, directory=".", *, overwrite=False, prefix=""):
-        """Write the three files, with ``RESPFILE``/``ANCRFILE`` pointing at each other.
-
-        Parameters
-        ----------
-        directory : path-like
-            Created if needed.
-        overwrite : bool
-            Replace existing files.
-        prefix : str
-            Put before each file name.
-
-        Returns
-        -------
-        dict
-            ``{"spectrum": path, "arf": path, "rmf": path}``.
-        """
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        base = prefix + _safe_file_name(self.src_name)
-        names = {kind: f"{base}_{kind}.fits" for kind in ("spectrum", "arf", "rmf")}
-        spectrum = fits.HDUList([hdu.copy() for hdu in self.spectrum])
-        for hdu in spectrum[1:]:
-            if hdu.header.get("HDUCLAS1") == "SPECTRUM" or hdu is spectrum[1]:
-                hdu.header["RESPFILE"] = (names["rmf"], "redistribution matrix")
-                hdu.header["ANCRFILE"] = (names["arf"], "ancillary response")
-                hdu.header.setdefault("BACKFILE", "NONE")
-                hdu.header.setdefault("CORRFILE", "NONE")
-        paths = {}
-        for kind, hdul in (("spectrum", spectrum), ("arf", self.arf), ("rmf", self.rmf)):
-            path = directory / names[kind]
-            hdul.writeto(path, overwrite=overwrite)
-            paths[kind] = path
-        return paths
+    info = instrument_info(instrument, kind)
+    position = _params.sky_position(coordinates)
+    start, end = _params.time_range(start_time, end_time)
+    params = {"RA": round(position.ra.deg, 8), "DEC": round(position.dec.deg, 8),
+              "T1": start.utc.isot, "T2": end.utc.isot}
+    if info.energy_limits:
+        low, high = _params.energy_range(energy_range if energy_range is not None
+                                         else info.default_energy * u.keV, info)
+        params.update(E1_keV=low, E2_keV=high)
+    elif energy_range is not None:
+        raise InvalidQueryError(f"{instrument} light curves have no energy selection")
+    if radius is not None:
+        params["radius"] = _params.angle_deg(radius, "radius")
+    if max_pointings is not None:
+        params["max_pointings"] = check_pointings(max_pointings, roles, logged_in=logged_in)
+    if osa_version is not None:
+        if not isinstance(osa_version, str) or not osa_version.startswith("OSA"):
+            raise InvalidQueryError(f"osa_version must look like 'OSA11.2', not {osa_version!r}")
+        params["osa_version"] = osa_version
+    if scw_list is not None:
+        params["scw_list"] = _params.science_windows(scw_list)
+    if catalog is not None:
+        params["selected_catalog"] = catalog
+    if time_bin is not None:
+        params["time_bin"] = _params.time_bin(time_bin, info)
+    if detection_threshold is not None:
+        if isinstance(detection_threshold, bool) or not isinstance(detection_threshold, (int, float)) \
+                or not detection_threshold > 0:
+            raise InvalidQueryError("detection_threshold must be a positive number of sigma")
+        params["detection_threshold"] = float(detection_threshold)
+    meta = {"instrument": instrument, "start_time": start.utc.isot, "end_time": end.utc.isot,
+            "ra": params["RA"], "dec": params["DEC"]}
+    if "E1_keV" in params:
+        meta.update(E1_keV=params["E1_keV"], E2_keV=params["E2_keV"])
+    return info.products[kind], params, meta
 
 
-class SpectrumSet(_NamedResults):
-    """Spectra keyed by source name (a read-only mapping of `Spectrum`).
-
-    Examples
-    --------
-    >>> hdul = fits.HDUList([fits.PrimaryHDU()])
-    >>> spectra = SpectrumSet({"Crab": Spectrum("Crab", hdul, hdul, hdul)}, meta={"instrument": "isgri"})
-    >>> spectra, spectra["Crab"]
-    (<SpectrumSet: 1 source (isgri): 'Crab'>, <Spectrum 'Crab': spectrum, arf, rmf>)
-    """
-
-    def write(self, directory=".", *, overwrite=False):
-        """Write every source's spectrum, ARF and RMF; returns ``{name: paths}``."""
-        return {name: spectrum.write(directory, overwrite=overwrite)
-                for name, spectrum in self.items()}
-
-    def __repr__(self):
-        return (f"<SpectrumSet: {len(self)} source{'s' if len(self) != 1 else ''}"
-                f" ({self.meta.get('instrument', '?')}): {', '.join(map(repr, self))}>")
+def add_extra_params(params, extra):
+    """``params`` updated with the user's other product parameters, which may not repeat them."""
+    reserved = set(extra) & set(params)
+    if reserved:
+        raise InvalidQueryError(f"give {', '.join(sorted(reserved))} through the method's own "
+                                "arguments, not as extra parameters")
+    params.update(extra)
+    return params
 
 
-_SPECTRUM_KINDS = {"spectrum": "spectrum", "arf": "arf", "rmf": "rmf"}
-
-
-def group_spectra(products, *, meta):
-    """Group a spectrum job's products by source into a `SpectrumSet`."""
-    found = {}
-    for name, hdul in products.items():
-        item_meta = products.meta[name] if hasattr(products, "meta") else {}
-        kind = str(item_meta.get("product", "")).rsplit("_", 1)[-1]
-        source = str(item_meta.get("src_name", "")).strip()
-        if kind in _SPECTRUM_KINDS and source and isinstance(hdul, fits.HDUList):
-            found.setdefault(source, {})[kind] = hdul
-    spectra = {}
-    for source, parts in found.items():
-        missing = set(_SPECTRUM_KINDS) - set(parts)
-        if missing:
-            raise ProtocolError(f"the spectrum of {source!r} came without its "
-                                f"{', '.join(sorted(missing))}")
-        spectra[source] = Spectrum(source, parts["spectrum"], parts["arf"], parts["rmf"])
-    return SpectrumSet(spectra, products=products, meta=meta)
+def lightcurve_options(instrument, *, time_bin, energy_range, radius, max_pointings, osa_version,
+                       scw_list, catalog):
+    """The `integral_params` options of a light curve (SPI-ACS takes only a bin and no energy)."""
+    options = dict(time_bin=time_bin, energy_range=energy_range)
+    if instrument != "spi_acs":
+        options.update(radius=radius, max_pointings=max_pointings, osa_version=osa_version,
+                       scw_list=scw_list, catalog=catalog)
+    elif any(v is not None for v in (radius, max_pointings, osa_version, scw_list, catalog)):
+        raise InvalidQueryError("SPI-ACS light curves take no radius, max_pointings, "
+                                "osa_version, scw_list or catalog")
+    return options

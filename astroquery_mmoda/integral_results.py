@@ -1,0 +1,351 @@
+"""INTEGRAL results as astropy objects: catalogs, images, light curves, spectra.
+
+Shapes the decoded products of an INTEGRAL job (a
+`~astroquery_mmoda.products.ProductSet`) for the ``Mmoda`` INTEGRAL methods.
+No HTTP here.
+"""
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.io import fits
+from astropy.time import Time, TimeDelta
+
+from .exceptions import ProtocolError
+
+__all__ = ["LightCurveSet", "Spectrum", "SpectrumSet", "catalog_result", "group_spectra",
+           "images_result", "lightcurve_result", "lightcurve_to_timeseries", "select_sources",
+           "shape_catalog"]
+
+
+# -- catalogs -----------------------------------------------------------------------
+
+def shape_catalog(table, *, meta):
+    """Give a decoded source catalog units and descriptive meta-data."""
+    table = table.copy(copy_data=False)
+    for name in ("ra", "dec", "ERR_RAD"):
+        if name in table.colnames and table[name].unit is None:
+            table[name].unit = u.deg
+    table.meta.update(meta)
+    return table
+
+
+def catalog_result(products, *, meta):
+    """The source catalog of an image job, shaped (an empty Table, with a warning, when none came)."""
+    catalogs = [name for name in products if products.kind[name] == "catalog"]
+    if not catalogs:
+        from astropy.table import Table
+        from astroquery.exceptions import NoResultsWarning
+
+        warnings.warn(f"MMODA returned no source catalog for this {meta['instrument']} image",
+                      NoResultsWarning)
+        return Table(meta=meta)
+    return shape_catalog(products[catalogs[0]], meta=meta)
+
+
+def images_result(products):
+    """The FITS images (mosaic HDULists) of an image job."""
+    return [products[name] for name in products if products.kind[name] == "fits"]
+
+
+def select_sources(catalog, *, min_significance=8.0, include_new=False):
+    """The sources of a catalog worth a spectrum or light curve.
+
+    Keeps sources at least ``min_significance`` sigma and, unless
+    ``include_new``, drops those whose name contains "NEW" (new, unidentified
+    excesses).
+
+    Parameters
+    ----------
+    catalog : `~astropy.table.Table`
+        As returned by ``Mmoda.query_region``.
+
+    Returns
+    -------
+    `~astropy.table.Table`
+
+    Examples
+    --------
+    >>> from astropy.table import Table
+    >>> catalog = Table({"src_names": ["Crab", "NEW_1", "faint"], "significance": [80., 12., 3.]})
+    >>> select_sources(catalog)["src_names"].tolist()
+    ['Crab']
+    """
+    keep = np.asarray(catalog["significance"], dtype=float) >= min_significance
+    if not include_new:
+        keep &= np.array(["NEW" not in str(name) for name in catalog["src_names"]], dtype=bool)
+    return catalog[keep]
+
+
+# -- light curves -------------------------------------------------------------------
+
+def _header_time_reference(header):
+    scale = str(header.get("TIMESYS", "TT")).strip().lower()
+    if scale not in Time.SCALES:
+        scale = "tt"
+    mjdref = header.get("MJDREF")
+    if mjdref is None and "MJDREFI" in header:
+        mjdref = header["MJDREFI"] + header.get("MJDREFF", 0.0)
+    if mjdref is None:
+        raise ProtocolError("the light curve has no MJDREF: its times cannot be placed")
+    return Time(float(mjdref), format="mjd", scale=scale) + \
+        TimeDelta(float(header.get("TIMEZERO", 0.0)) * u.d
+                  if str(header.get("TIMEUNIT", "d")).strip() == "d"
+                  else float(header.get("TIMEZERO", 0.0)) * u.s)
+
+
+def _column_unit(hdu, name, default):
+    unit = hdu.columns[name].unit if name in hdu.columns.names else None
+    if not unit:
+        unit = hdu.header.get("TIMEUNIT", default) if name in ("TIME", "TIMEDEL", "XAX_E") else default
+    try:
+        return u.Unit(unit.strip() if isinstance(unit, str) else unit, parse_strict="silent")
+    except (ValueError, TypeError):
+        return u.Unit(default)
+
+
+def _lightcurve_hdu(hdul):
+    for hdu in hdul[1:]:
+        if isinstance(hdu, fits.BinTableHDU) and "TIME" in hdu.columns.names \
+                and "RATE" in hdu.columns.names:
+            return hdu
+    raise ProtocolError("the light-curve product has no table with TIME and RATE columns")
+
+
+def lightcurve_to_timeseries(hdul, *, meta=None, drop_empty=False):
+    """A FITS light curve as a `~astropy.timeseries.TimeSeries`.
+
+    The ``TIME`` column is placed on the time axis with the header's
+    ``MJDREF``/``TIMEZERO``/``TIMESYS`` and the column's unit (days for
+    ISGRI/JEM-X IJD, seconds for SPI-ACS).
+
+    Returns
+    -------
+    `~astropy.timeseries.TimeSeries`
+        Columns ``time`` (bin centre), ``time_bin`` (width, s), ``rate``,
+        ``rate_err``, ``fracexp`` (when present) and ``empty`` (no exposure or
+        no valid rate).
+    """
+    from astropy.timeseries import TimeSeries
+
+    hdu = _lightcurve_hdu(hdul)
+    data = hdu.data
+    header = hdu.header
+    reference = _header_time_reference(header)
+    time_unit = _column_unit(hdu, "TIME", "d")
+    times = reference + TimeDelta(np.asarray(data["TIME"], dtype=float) * time_unit)
+
+    if "TIMEDEL" in hdu.columns.names:
+        widths = np.asarray(data["TIMEDEL"], dtype=float) * _column_unit(hdu, "TIMEDEL", "d")
+    elif "XAX_E" in hdu.columns.names:
+        widths = 2 * np.asarray(data["XAX_E"], dtype=float) * _column_unit(hdu, "XAX_E", "d")
+    elif "TIMEDEL" in header:
+        unit = u.Unit(str(header.get("TIMEUNIT", time_unit)).strip() or time_unit)
+        widths = np.full(len(data), float(header["TIMEDEL"])) * unit
+    else:
+        widths = np.full(len(data), np.nan) * u.s
+
+    rate_unit = _column_unit(hdu, "RATE", "ct/s")
+    rate = np.asarray(data["RATE"], dtype=float) * rate_unit
+    error_name = "ERROR" if "ERROR" in hdu.columns.names else None
+    columns = {"time_bin": widths.to(u.s), "rate": rate}
+    if error_name:
+        columns["rate_err"] = np.asarray(data[error_name], dtype=float) * \
+            _column_unit(hdu, error_name, str(rate_unit))
+    empty = ~np.isfinite(rate.value)
+    if "FRACEXP" in hdu.columns.names:
+        fracexp = np.asarray(data["FRACEXP"], dtype=float)
+        columns["fracexp"] = fracexp
+        empty |= ~(fracexp > 0)
+    columns["empty"] = empty
+    series = TimeSeries(time=times, data=columns)
+    series.meta.update(meta or {})
+    series.meta.setdefault("src_name", str(header.get("NAME", "")).strip())
+    series.meta["time_scale"] = times.scale
+    if drop_empty:
+        series = series[~series["empty"]]
+    return series
+
+
+def lightcurve_result(products, *, meta, drop_empty=False):
+    """The light curves of a light-curve job as a `LightCurveSet` keyed by source name."""
+    series, hdulists = {}, {}
+    for name in products:
+        if products.kind[name] != "fits":
+            continue
+        item_meta = products.meta[name]
+        hdul = products[name]
+        lc = lightcurve_to_timeseries(hdul, meta=dict(meta), drop_empty=drop_empty)
+        source = str(item_meta.get("src_name") or lc.meta.get("src_name") or name).strip()
+        if source == "query":  # SPI-ACS names its only light curve so
+            source = lc.meta["src_name"] = "SPI-ACS"
+        lc.meta["src_name"] = source
+        series[source] = lc
+        hdulists[source] = hdul
+    return LightCurveSet(series, hdulists=hdulists, products=products, meta=meta)
+
+
+class _NamedResults(Mapping):
+    """Read-only mapping of source names to per-source results."""
+
+    def __init__(self, items, *, products=None, meta=None):
+        self._items = dict(items)
+        self.products = products
+        self.meta = dict(meta or {})
+
+    def __getitem__(self, name):
+        return self._items[name]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+
+class LightCurveSet(_NamedResults):
+    """Light curves keyed by source name (a read-only mapping).
+
+    Attributes
+    ----------
+    hdulists : dict
+        The raw FITS light curves, by source name.
+    products : `~astroquery_mmoda.products.ProductSet`
+        Everything the job returned.
+    meta : dict
+        Instrument, energy band, time range, job id.
+
+    Examples
+    --------
+    >>> from astropy.timeseries import TimeSeries
+    >>> series = TimeSeries(time_start="2003-03-15T00:00:00", time_delta=1000 * u.s,
+    ...                     data={"rate": [1.5, 2.0, 1.8] * u.ct / u.s})
+    >>> LightCurveSet({"Crab": series}, hdulists={}, meta={"instrument": "isgri"})
+    <LightCurveSet: 1 light curve (isgri)>
+      'Crab': 3 bins
+    """
+
+    def __init__(self, items, *, hdulists, products=None, meta=None):
+        super().__init__(items, products=products, meta=meta)
+        self.hdulists = dict(hdulists)
+
+    def __repr__(self):
+        lines = [f"<LightCurveSet: {len(self)} light curve{'s' if len(self) != 1 else ''}"
+                 f" ({self.meta.get('instrument', '?')})>"]
+        for name, series in self.items():
+            lines.append(f"  {name!r}: {len(series)} bins")
+        return "\n".join(lines)
+
+
+def _safe_file_name(text):
+    name = re.sub(r"[^A-Za-z0-9+._-]+", "_", text.strip()).strip("._")
+    return name or "source"
+
+
+@dataclass
+class Spectrum:
+    """A source's spectrum with its responses, ready for XSPEC.
+
+    Attributes
+    ----------
+    src_name : str
+    spectrum, arf, rmf : `~astropy.io.fits.HDUList`
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> hdul = fits.HDUList([fits.PrimaryHDU()])
+    >>> spectrum = Spectrum("4U 1700-377", spectrum=hdul, arf=hdul, rmf=hdul)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     print([path.name for path in spectrum.write(folder).values()])
+    ['4U_1700-377_spectrum.fits', '4U_1700-377_arf.fits', '4U_1700-377_rmf.fits']
+    """
+    src_name: str
+    spectrum: fits.HDUList
+    arf: fits.HDUList
+    rmf: fits.HDUList
+
+    def __repr__(self):
+        return f"<Spectrum {self.src_name!r}: spectrum, arf, rmf>"
+
+    def write(self, directory=".", *, overwrite=False, prefix=""):
+        """Write the three files, with ``RESPFILE``/``ANCRFILE`` pointing at each other.
+
+        Parameters
+        ----------
+        directory : path-like
+            Created if needed.
+        overwrite : bool
+            Replace existing files.
+        prefix : str
+            Put before each file name.
+
+        Returns
+        -------
+        dict
+            ``{"spectrum": path, "arf": path, "rmf": path}``.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        base = prefix + _safe_file_name(self.src_name)
+        names = {kind: f"{base}_{kind}.fits" for kind in ("spectrum", "arf", "rmf")}
+        spectrum = fits.HDUList([hdu.copy() for hdu in self.spectrum])
+        for hdu in spectrum[1:]:
+            if hdu.header.get("HDUCLAS1") == "SPECTRUM" or hdu is spectrum[1]:
+                hdu.header["RESPFILE"] = (names["rmf"], "redistribution matrix")
+                hdu.header["ANCRFILE"] = (names["arf"], "ancillary response")
+                hdu.header.setdefault("BACKFILE", "NONE")
+                hdu.header.setdefault("CORRFILE", "NONE")
+        paths = {}
+        for kind, hdul in (("spectrum", spectrum), ("arf", self.arf), ("rmf", self.rmf)):
+            path = directory / names[kind]
+            hdul.writeto(path, overwrite=overwrite)
+            paths[kind] = path
+        return paths
+
+
+class SpectrumSet(_NamedResults):
+    """Spectra keyed by source name (a read-only mapping of `Spectrum`).
+
+    Examples
+    --------
+    >>> hdul = fits.HDUList([fits.PrimaryHDU()])
+    >>> spectra = SpectrumSet({"Crab": Spectrum("Crab", hdul, hdul, hdul)}, meta={"instrument": "isgri"})
+    >>> spectra, spectra["Crab"]
+    (<SpectrumSet: 1 source (isgri): 'Crab'>, <Spectrum 'Crab': spectrum, arf, rmf>)
+    """
+
+    def write(self, directory=".", *, overwrite=False):
+        """Write every source's spectrum, ARF and RMF; returns ``{name: paths}``."""
+        return {name: spectrum.write(directory, overwrite=overwrite)
+                for name, spectrum in self.items()}
+
+    def __repr__(self):
+        return (f"<SpectrumSet: {len(self)} source{'s' if len(self) != 1 else ''}"
+                f" ({self.meta.get('instrument', '?')}): {', '.join(map(repr, self))}>")
+
+
+_SPECTRUM_KINDS = {"spectrum": "spectrum", "arf": "arf", "rmf": "rmf"}
+
+
+def group_spectra(products, *, meta):
+    """Group a spectrum job's products by source into a `SpectrumSet`."""
+    found = {}
+    for name, hdul in products.items():
+        item_meta = products.meta[name] if hasattr(products, "meta") else {}
+        kind = str(item_meta.get("product", "")).rsplit("_", 1)[-1]
+        source = str(item_meta.get("src_name", "")).strip()
+        if kind in _SPECTRUM_KINDS and source and isinstance(hdul, fits.HDUList):
+            found.setdefault(source, {})[kind] = hdul
+    spectra = {}
+    for source, parts in found.items():
+        missing = set(_SPECTRUM_KINDS) - set(parts)
+        if missing:
+            raise ProtocolError(f"the spectrum of {source!r} came without its "
+                                f"{', '.join(sorted(missing))}")
+        spectra[source] = Spectrum(source, parts["spectrum"], parts["arf"], parts["rmf"])
+    return SpectrumSet(spectra, products=products, meta=meta)

@@ -1,0 +1,343 @@
+"""User values to wire values: conversion and validation of request parameters.
+
+Turns `~astropy.time.Time`, `~astropy.units.Quantity`, `~astropy.coordinates.SkyCoord`
+and catalog `~astropy.table.Table` values into what the dispatcher takes, and
+checks names and values against a product's description (as parsed by
+`~astroquery_mmoda.dispatcher.parse_meta_data`).  No HTTP and no client state
+here: every function gets what it needs as arguments.
+"""
+import difflib
+import re
+
+from astropy import units as u
+
+from .exceptions import InvalidQueryError
+
+__all__ = ["CONTROL_ARGS", "QUERY_TYPES", "RESERVED_ARGS", "angle_deg", "check_name",
+           "check_params", "check_request", "check_restrictions", "convert_unchecked",
+           "energy_range", "parameters_table", "payload", "product_parameters",
+           "science_windows", "sky_position", "suggest", "time_bin", "time_range", "wire_value"]
+
+#: Arguments the dispatcher understands besides each product's declared parameters.
+CONTROL_ARGS = frozenset({
+    "catalog_selected_objects", "allow_unknown_args", "return_progress", "dry_run",
+    "run_asynch", "T_format", "time_bin_format", "use_scws", "user_catalog_file",
+})
+#: Keys that the client sets itself: a user passing them is a mistake.
+RESERVED_ARGS = frozenset({
+    "instrument", "product_type", "query_status", "session_id", "job_id", "api", "token",
+    "off_line", "oda_api_version", "async_dispatcher",
+})
+#: The query types the dispatcher runs.
+QUERY_TYPES = ("Real", "Dummy")
+# Units of the dispatcher's parameter descriptions that astropy spells differently.
+_UNIT_ALIASES = {"sec": "s", "seconds": "s", "days": "d"}
+
+
+# -- names ---------------------------------------------------------------------------
+
+def suggest(name, candidates):
+    """A " (did you mean ...?)" hint naming the candidates close to ``name``, or ``""``."""
+    close = difflib.get_close_matches(str(name), [str(c) for c in candidates], n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
+def check_name(what, value):
+    """Raise `InvalidQueryError` unless ``value`` (an instrument or product name) is a non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise InvalidQueryError(f"{what} must be a non-empty string, not {value!r}")
+
+
+def check_request(instrument, product, query_type, params):
+    """Check a request's names, query type and parameter names before any conversion.
+
+    Parameters
+    ----------
+    instrument, product : str
+    query_type : str
+        One of `QUERY_TYPES`.
+    params : dict
+        The user's parameters; none may be one of `RESERVED_ARGS`.
+
+    Raises
+    ------
+    astroquery.exceptions.InvalidQueryError
+    """
+    check_name("instrument", instrument)
+    check_name("product", product)
+    if query_type not in QUERY_TYPES:
+        raise InvalidQueryError(f"query_type must be one of {QUERY_TYPES}, not {query_type!r}")
+    reserved = sorted(set(params) & RESERVED_ARGS)
+    if reserved:
+        raise InvalidQueryError(
+            f"{', '.join(reserved)} cannot be given as parameters: the client sets "
+            f"{'it' if len(reserved) == 1 else 'them'} (log in with Mmoda.login for the token)")
+
+
+def product_parameters(instrument, product, meta):
+    """The parameter descriptions that apply to one product of an instrument.
+
+    Parameters
+    ----------
+    instrument, product : str
+    meta : tuple
+        ``(products, parameters)`` as returned by
+        `~astroquery_mmoda.dispatcher.parse_meta_data`.
+
+    Returns
+    -------
+    list of dict
+    """
+    products, parameters = meta
+    if product not in products:
+        hint = suggest(product, products)
+        raise InvalidQueryError(f"{instrument} has no product {product!r}{hint}; "
+                                f"its products are: {', '.join(sorted(products))}")
+    query = products[product]
+    # The source and instrument queries (product None) apply to every product.
+    return [p for p in parameters if p["product"] in (None, product) or p["query"] == query]
+
+
+# -- values ----------------------------------------------------------------------------
+
+def wire_value(name, value, unit):
+    """Convert one astropy value to what the dispatcher takes.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name (for messages; only ``selected_catalog`` takes a Table).
+    value : object
+        A `~astropy.time.Time` becomes ISO UTC text, a `~astropy.units.Quantity`
+        a float in ``unit``, a catalog `~astropy.table.Table` the dispatcher's
+        catalog dict; other values are returned as they are.
+    unit : str or None
+        The parameter's unit as the dispatcher spells it (None: unknown).
+
+    Returns
+    -------
+    object
+    """
+    from astropy.table import Table
+    from astropy.time import Time
+
+    if isinstance(value, Time):
+        if not value.isscalar:
+            raise InvalidQueryError(f"{name} must be a single time")
+        return value.utc.isot
+    if isinstance(value, u.Quantity):
+        if unit is None:
+            raise InvalidQueryError(
+                f"{name}: the parameter's unit is unknown without validation; give a plain "
+                "number in the parameter's unit, or leave validate=True")
+        target = _UNIT_ALIASES.get(unit, unit)
+        try:
+            return float(value.to_value(u.Unit(target)))
+        except (ValueError, TypeError, u.UnitsError):
+            raise InvalidQueryError(
+                f"{name} is given in {value.unit}, which cannot be converted to the "
+                f"parameter's unit {unit!r}") from None
+    if isinstance(value, Table):
+        if name != "selected_catalog":
+            raise InvalidQueryError(f"{name} cannot be a Table")
+        from .products import catalog_to_selected_catalog
+        return catalog_to_selected_catalog(value)
+    return value
+
+
+def check_restrictions(name, value, spec):
+    """Raise `InvalidQueryError` when ``value`` breaks the allowed values or bounds of ``spec``."""
+    allowed = spec.get("allowed_values")
+    if allowed and value is not None and value not in allowed:
+        raise InvalidQueryError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+    for bound, compare, word in (("min", lambda v, b: v < b, "below"),
+                                 ("max", lambda v, b: v > b, "above")):
+        limit = spec.get(bound)
+        if limit is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and compare(value, limit):
+            raise InvalidQueryError(f"{name}={value!r} is {word} the allowed {bound}imum {limit}")
+
+
+def check_params(instrument, product, params, specs):
+    """Check and convert a product's parameters against its description.
+
+    Parameters
+    ----------
+    instrument, product : str
+        For messages.
+    params : dict
+        The user's parameters.
+    specs : list of dict
+        The product's parameter descriptions (see `product_parameters`).
+
+    Returns
+    -------
+    dict
+        The converted values.
+    """
+    declared = {p["name"]: p for p in specs}
+    allowed = set(declared) | CONTROL_ARGS
+    converted = {}
+    for name, value in params.items():
+        if name not in allowed:
+            hint = suggest(name, allowed - {"token"})
+            raise InvalidQueryError(
+                f"{instrument}/{product} has no parameter {name!r}{hint}. "
+                "See Mmoda.get_parameters(instrument, product).")
+        spec = declared.get(name, {})
+        value = wire_value(name, value, spec.get("unit"))
+        check_restrictions(name, value, spec)
+        converted[name] = value
+    return converted
+
+
+def convert_unchecked(params, meta=None):
+    """Convert parameters without validation; units are known only from ``meta`` (if cached)."""
+    units = {p["name"]: p["unit"] for p in meta[1]} if meta else {}
+    return {name: wire_value(name, value, units.get(name)) for name, value in params.items()}
+
+
+def payload(instrument, product, query_type, wire):
+    """The parameters of a new request as sent (without token and session id)."""
+    return dict(wire, instrument=instrument, product_type=product, query_type=query_type,
+                query_status="new", api="True")
+
+
+# -- sky, time, energy ---------------------------------------------------------------------
+
+def sky_position(coordinates):
+    """A single ICRS `~astropy.coordinates.SkyCoord` from a SkyCoord or a coordinate string."""
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(coordinates, SkyCoord):
+        position = coordinates
+    elif isinstance(coordinates, str) and coordinates.strip():
+        try:
+            position = SkyCoord(coordinates, frame="icrs")
+        except (ValueError, u.UnitsError):
+            try:
+                position = SkyCoord(coordinates, frame="icrs", unit="deg")
+            except (ValueError, u.UnitsError):
+                raise InvalidQueryError(
+                    f"coordinates {coordinates!r} are not coordinates; give a SkyCoord (e.g. "
+                    "SkyCoord.from_name(...)) or a string like '255.98 -37.84' or "
+                    "'17h03m56.8s -37d50m39s'") from None
+    else:
+        raise InvalidQueryError(f"coordinates must be a SkyCoord or a string, not "
+                                f"{type(coordinates).__name__}")
+    if not position.isscalar:
+        raise InvalidQueryError("coordinates must be a single position")
+    return position.icrs
+
+
+def time_range(start_time, end_time):
+    """``[start, end]`` as two scalar `~astropy.time.Time`, the start first."""
+    from astropy.time import Time
+
+    times = []
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        try:
+            time = value if isinstance(value, Time) else Time(value)
+        except (ValueError, TypeError):
+            raise InvalidQueryError(f"{name}={value!r} is not a time") from None
+        if not time.isscalar:
+            raise InvalidQueryError(f"{name} must be a single time")
+        times.append(time)
+    if times[0] >= times[1]:
+        raise InvalidQueryError(f"start_time ({times[0].utc.isot}) must be before end_time "
+                                f"({times[1].utc.isot})")
+    return times
+
+
+def energy_range(value, info):
+    """``(low, high)`` in keV from two energies, within ``info.energy_limits`` (keV).
+
+    ``info`` is an instrument description with ``name`` and ``energy_limits``.
+    """
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise InvalidQueryError("energy_range must be two energies, e.g. (30, 80) * u.keV") from None
+    values = []
+    for energy in (low, high):
+        if not isinstance(energy, u.Quantity):
+            raise InvalidQueryError("energy_range must be a Quantity, e.g. (30, 80) * u.keV")
+        try:
+            values.append(float(energy.to_value(u.keV, equivalencies=u.spectral())))
+        except u.UnitsError:
+            raise InvalidQueryError(f"energy_range must be in energy units, not {energy.unit}") \
+                from None
+    low, high = values
+    limit_low, limit_high = info.energy_limits
+    if not low < high:
+        raise InvalidQueryError(f"energy_range: the lower energy ({low:g} keV) must be below the "
+                                f"upper one ({high:g} keV)")
+    if low < limit_low or high > limit_high:
+        raise InvalidQueryError(f"energy_range {low:g}-{high:g} keV is outside the {info.name} "
+                                f"range {limit_low:g}-{limit_high:g} keV")
+    return low, high
+
+
+def angle_deg(value, name):
+    """An angle `~astropy.units.Quantity` in degrees, in (0, 180]."""
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError(f"{name} must be an angle Quantity, e.g. 8 * u.deg")
+    try:
+        degrees = float(value.to_value(u.deg))
+    except u.UnitsError:
+        raise InvalidQueryError(f"{name} must be an angle, not {value.unit}") from None
+    if not 0 < degrees <= 180:
+        raise InvalidQueryError(f"{name} must be between 0 and 180 deg, not {degrees:g} deg")
+    return degrees
+
+
+def time_bin(value, info):
+    """A bin width `~astropy.units.Quantity` in seconds, within the limits of ``info``.
+
+    ``info`` is an instrument description with ``name``, ``min_time_bin`` and
+    ``max_time_bin`` (seconds, None for no limit).
+    """
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError("time_bin must be a time Quantity, e.g. 1000 * u.s")
+    try:
+        seconds = float(value.to_value(u.s))
+    except u.UnitsError:
+        raise InvalidQueryError(f"time_bin must be a time, not {value.unit}") from None
+    if not seconds > 0:
+        raise InvalidQueryError(f"time_bin must be positive, not {seconds:g} s")
+    if info.min_time_bin and seconds < info.min_time_bin:
+        raise InvalidQueryError(f"time_bin {seconds:g} s is below the {info.name} minimum of "
+                                f"{info.min_time_bin:g} s")
+    if info.max_time_bin and seconds > info.max_time_bin:
+        raise InvalidQueryError(f"time_bin {seconds:g} s is above the {info.name} maximum of "
+                                f"{info.max_time_bin:g} s")
+    return seconds
+
+
+def science_windows(scw_list):
+    """A list of INTEGRAL science window ids (``'NNNNNNNNNNNN.NNN'``) from a list or comma-separated text."""
+    if isinstance(scw_list, str):
+        scw_list = [item for item in scw_list.split(",")]
+    scws = [str(item).strip() for item in scw_list]
+    bad = [scw for scw in scws if not re.fullmatch(r"\d{12}\.\d{3}", scw)]
+    if not scws or bad:
+        raise InvalidQueryError("scw_list must list science windows like '066500220010.001'"
+                                + (f"; not {bad[0]!r}" if bad else ""))
+    return scws
+
+
+# -- descriptions --------------------------------------------------------------------------
+
+def parameters_table(specs, *, instrument, product, server):
+    """The parameter descriptions of a product as a `~astropy.table.Table` (the token left out)."""
+    from astropy.table import Table
+
+    names = ("name", "default", "unit", "query", "allowed_values", "min", "max", "optional")
+    table = Table(names=names, dtype=["U64", object, "U32", "U64", object, object, object, object])
+    for row in specs:
+        if row["name"] == "token":
+            continue
+        table.add_row([row["name"], row["default"], row["unit"] or "", row["query"] or "",
+                       row["allowed_values"], row["min"], row["max"], row["optional"]])
+    table.meta.update(instrument=instrument, product=product, server=server)
+    return table
