@@ -409,21 +409,7 @@ class MmodaClass(_TokenLogin):
 
         calls = []
         for item in requests:
-            if isinstance(item, dict):
-                item = dict(item)
-                try:
-                    instrument, product = item.pop("instrument"), item.pop("product")
-                except KeyError:
-                    raise InvalidQueryError("each request dict needs 'instrument' and 'product'") \
-                        from None
-                params = item
-            elif isinstance(item, (tuple, list)) and len(item) == 3 and isinstance(item[2], dict):
-                instrument, product, params = item
-            else:
-                raise InvalidQueryError("each request must be (instrument, product, params) or a "
-                                        f"dict, not {type(item).__name__}")
-            params = dict(params)
-            kind = params.pop("query_type", query_type)
+            instrument, product, kind, params = _params.split_request(item, query_type)
             converted = self._prepare(instrument, product, kind, params, validate=validate)
             calls.append((instrument, product, kind, converted))
         jobs = []

@@ -16,7 +16,8 @@ from .exceptions import InvalidQueryError
 __all__ = ["CONTROL_ARGS", "QUERY_TYPES", "RESERVED_ARGS", "angle_deg", "check_name",
            "check_params", "check_request", "check_restrictions", "convert_unchecked",
            "energy_range", "parameters_table", "payload", "product_parameters",
-           "science_windows", "sky_position", "suggest", "time_bin", "time_range", "wire_value"]
+           "science_windows", "sky_position", "split_request", "suggest", "time_bin", "time_range",
+           "wire_value"]
 
 #: Arguments the dispatcher understands besides each product's declared parameters.
 CONTROL_ARGS = frozenset({
@@ -72,6 +73,37 @@ def check_request(instrument, product, query_type, params):
         raise InvalidQueryError(
             f"{', '.join(reserved)} cannot be given as parameters: the client sets "
             f"{'it' if len(reserved) == 1 else 'them'} (log in with Mmoda.login for the token)")
+
+
+def split_request(item, query_type):
+    """The ``(instrument, product, query_type, params)`` of one request of ``Mmoda.submit_many``.
+
+    Parameters
+    ----------
+    item : tuple or dict
+        ``(instrument, product, params)`` or a dict with the keys ``instrument``,
+        ``product`` and the parameters (and optionally ``query_type``).
+    query_type : str
+        The query type when the item gives none.
+
+    Returns
+    -------
+    tuple
+    """
+    if isinstance(item, dict):
+        item = dict(item)
+        try:
+            instrument, product = item.pop("instrument"), item.pop("product")
+        except KeyError:
+            raise InvalidQueryError("each request dict needs 'instrument' and 'product'") from None
+        params = item
+    elif isinstance(item, (tuple, list)) and len(item) == 3 and isinstance(item[2], dict):
+        instrument, product, params = item
+    else:
+        raise InvalidQueryError("each request must be (instrument, product, params) or a "
+                                f"dict, not {type(item).__name__}")
+    params = dict(params)
+    return instrument, product, params.pop("query_type", query_type), params
 
 
 def product_parameters(instrument, product, meta):
