@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from astroquery_mmoda.cli import format_table, main, parse_value
+from astroquery_mmoda.cli import main
 
 COMMANDS = [[], ["login"], ["token"], ["token", "refresh"], ["instruments"], ["products"],
             ["parameters"], ["get"], ["jobs"], ["job"]]
@@ -133,21 +133,6 @@ def backend(local_dispatcher):
 
 
 # -- in-process pieces ------------------------------------------------------------------
-
-def test_parse_value():
-    assert parse_value("5") == 5 and parse_value("2.5") == 2.5
-    assert parse_value("true") is True and parse_value("null") is None
-    assert parse_value("[1, 2]") == [1, 2] and parse_value('"5"') == "5"
-    assert parse_value("2003-03-15T23:27:40") == "2003-03-15T23:27:40"
-    assert parse_value("4U 1700-377") == "4U 1700-377"
-    assert parse_value("NaN") == "NaN" and parse_value("Infinity") == "Infinity"
-    assert parse_value("") == ""
-
-
-def test_format_table():
-    lines = format_table(["name", "unit"], [["p", "W"], ["src_name", None]])
-    assert lines == ["name      unit", "--------  ----", "p         W", "src_name"]
-
 
 def test_main_returns_usage_code(capsys):
     assert main(["nosuchcommand"]) == 2
