@@ -18,6 +18,7 @@ class Session:
         self._client = None
 
     def client(self, *, auto_login=True):
+        """The client, made (and logged in, unless ``auto_login`` is False) on first use."""
         if self._client is None:
             from ..core import MmodaClass
             from ..exceptions import LoginError
@@ -36,6 +37,7 @@ class Session:
 # -- commands -------------------------------------------------------------------------
 
 def cmd_login(session, args):
+    """``mmoda login``: check a token (found, or read from --token-file) and show its owner."""
     client = session.client(auto_login=False)
     token = None
     if args.token_file:
@@ -71,12 +73,14 @@ def _logged_in_client(session):
 
 
 def cmd_token(session, args):
+    """``mmoda token``: the logged-in token's owner, roles and expiry."""
     client = _logged_in_client(session)
     print_lines(_describe_token(client.token_info()))
     return EXIT_OK
 
 
 def cmd_token_refresh(session, args):
+    """``mmoda token refresh``: a token with a later expiry."""
     client = _logged_in_client(session)
     info = client.refresh_token(store=args.store)
     print(info)
@@ -84,16 +88,19 @@ def cmd_token_refresh(session, args):
 
 
 def cmd_instruments(session, args):
+    """``mmoda instruments``: one instrument a line."""
     print_lines(session.client().list_instruments())
     return EXIT_OK
 
 
 def cmd_products(session, args):
+    """``mmoda products``: the products of an instrument, one a line."""
     print_lines(session.client().list_products(args.instrument))
     return EXIT_OK
 
 
 def cmd_parameters(session, args):
+    """``mmoda parameters``: a table of a product's parameters."""
     table = session.client().get_parameters(args.instrument, args.product)
     columns = [("name", "name"), ("default", "default"), ("unit", "unit"),
                ("allowed_values", "allowed values"), ("min", "min"), ("max", "max")]
@@ -128,6 +135,7 @@ def _print_job(job):
 
 
 def cmd_get(session, args):
+    """``mmoda get``: submit a request; unless --no-wait, wait and write its products."""
     params = request_parameters(args.params)
     client = session.client()
     job = client.submit(args.instrument, args.product, query_type="Dummy" if args.dummy else "Real",
@@ -150,6 +158,7 @@ def cmd_get(session, args):
 
 
 def cmd_jobs(session, args):
+    """``mmoda jobs``: the unfinished journaled jobs (of this dispatcher unless --all)."""
     client = session.client()
     table = client.list_jobs()
     columns = ["job_id", "session_id", "instrument", "product", "status", "submitted", "updated"]
@@ -171,6 +180,7 @@ def cmd_jobs(session, args):
 
 
 def cmd_job(session, args):
+    """``mmoda job``: a journaled job's status; with --wait (or once done) its products."""
     client = session.client()
     known = [row for row in client.list_jobs() if row["job_id"] == args.job_id
              and (args.session_id is None or row["session_id"] == args.session_id)]
