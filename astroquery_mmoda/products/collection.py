@@ -1,10 +1,14 @@
 """`ProductSet`: the decoded products of one answer, their selection and their files."""
+import functools
+import io
 import json
+import os
 import re
 import types
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..writing import write_files
 from .shown import _redact, _short
 
 __all__ = ["ProductSet"]
@@ -93,6 +97,11 @@ class ProductSet(Mapping):
         gravitational-wave products to ``.json``.  File names are ``prefix``
         plus the product name, reduced to letters, digits and ``._+-``.
 
+        The files are written all or nothing with the package's safe writer
+        (``astroquery_mmoda.writing``): each one goes to a temporary file in
+        ``directory`` first and is renamed into place once all are written;
+        a target that is a symbolic link or not a regular file is refused.
+
         Parameters
         ----------
         directory : path-like
@@ -111,8 +120,22 @@ class ProductSet(Mapping):
         ------
         FileExistsError
             When ``overwrite`` is False and some files exist already.
+        astroquery_mmoda.writing.UnsafeTargetError
+            When a target is a symbolic link or not a regular file (nothing written).
         """
         directory = Path(directory)
+        plan = self._file_plan(directory, prefix)
+        if not overwrite:
+            existing = [str(path) for path, _ in plan if os.path.lexists(path)]
+            if existing:
+                raise FileExistsError(
+                    f"{len(existing)} file(s) exist already, nothing written (use overwrite=True): "
+                    f"{_short(', '.join(existing), 300)}")
+        directory.mkdir(parents=True, exist_ok=True)
+        return write_files(plan, overwrite=overwrite)
+
+    def _file_plan(self, directory, prefix):
+        """``(path, content)`` of every product: unique names (case-insensitively), product order."""
         plan, taken = [], set()
         for name, value in self._values.items():
             stem = _safe_filename(f"{prefix}{name}")
@@ -122,17 +145,8 @@ class ProductSet(Mapping):
                 number += 1
                 candidate = f"{stem}_{number}"
             taken.add(f"{candidate}{suffix}".lower())
-            plan.append((directory / f"{candidate}{suffix}", self.kind[name], value))
-        if not overwrite:
-            existing = [str(path) for path, _, _ in plan if path.exists()]
-            if existing:
-                raise FileExistsError(
-                    f"{len(existing)} file(s) exist already, nothing written (use overwrite=True): "
-                    f"{_short(', '.join(existing), 300)}")
-        directory.mkdir(parents=True, exist_ok=True)
-        for path, kind, value in plan:
-            _write_item(path, kind, value, overwrite)
-        return [path for path, _, _ in plan]
+            plan.append((directory / f"{candidate}{suffix}", _file_content(self.kind[name], value)))
+        return plan
 
     def __repr__(self):
         head = f"<ProductSet job_id={self.job_id!r}: {len(self)} product{'s' * (len(self) != 1)}>"
@@ -195,17 +209,22 @@ def _file_suffix(kind, value):
     return ".txt"
 
 
-def _write_item(path, kind, value, overwrite):
+def _file_content(kind, value):
+    """What `write_files` writes for a product: bytes, or a function streaming into the file."""
     if kind == "fits":
-        value.writeto(path, overwrite=overwrite, output_verify="silentfix")
-    elif kind in ("catalog", "table"):
-        value.write(path, format="ascii.ecsv", overwrite=overwrite)
-    else:
-        if isinstance(value, (bytes, bytearray)):
-            data = bytes(value)
-        elif isinstance(value, str):
-            data = value.encode("utf-8")
-        else:
-            data = json.dumps(value, indent=1, default=str).encode("utf-8")
-        with open(path, "wb" if overwrite else "xb") as handle:
-            handle.write(data)
+        return functools.partial(value.writeto, output_verify="silentfix")
+    if kind in ("catalog", "table"):
+        return functools.partial(_write_ecsv, value)
+    if isinstance(value, (bytes, bytearray)):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value, indent=1, default=str).encode("utf-8")
+
+
+def _write_ecsv(table, stream):
+    # ECSV is UTF-8 text; astropy's writer wants a text stream.
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    table.write(text, format="ascii.ecsv")
+    text.flush()
+    text.detach()  # the binary stream stays open for the writer

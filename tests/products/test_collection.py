@@ -1,10 +1,13 @@
 """ProductSet: a read-only mapping; select, write and repr."""
+import os
+
 import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
 
 from astroquery_mmoda.products import NamedBytes, ProductSet
+from astroquery_mmoda.writing import UnsafeTargetError
 from .helpers import JWT, named_set, PNG
 
 
@@ -53,3 +56,27 @@ def test_repr_is_readable_and_token_free():
     assert "3 rows x 7 columns" in text and "(.png)" in text
     assert JWT not in text and "<token>" in text
     assert repr(ProductSet()) == "<ProductSet job_id=None: 0 products>"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="symbolic links")
+def test_write_never_follows_a_symbolic_link(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "note.txt").symlink_to(victim)
+    products = ProductSet([("lc", "text", "1.0", {}), ("note", "text", "evil", {})])
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        products.write(tmp_path / "out")
+    with pytest.raises(UnsafeTargetError, match="symbolic link"):
+        products.write(tmp_path / "out", overwrite=True)
+    assert victim.read_text() == "precious"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["note.txt"]
+
+
+def test_write_is_all_or_nothing(tmp_path):
+    ProductSet([("a", "text", "old", {})]).write(tmp_path)
+    broken = ProductSet([("a", "text", "new", {}), ("b", "table", "not a table", {})])
+    with pytest.raises(AttributeError):
+        broken.write(tmp_path, overwrite=True)
+    assert [path.name for path in tmp_path.iterdir()] == ["a.txt"]
+    assert (tmp_path / "a.txt").read_text() == "old"
