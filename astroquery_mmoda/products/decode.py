@@ -98,31 +98,12 @@ class _Item:
         self.name = None
 
 
-def _default_base(kind, meta, requested=None):
-    product = meta.get("product")
-    if isinstance(product, str) and _clean_name(product):
-        return _clean_name(product)
-    if kind == "fits" and isinstance(requested, str) and _clean_name(requested):
-        return _clean_name(requested)
-    return {"fits": "numpy_data_product", "table": "table", "binary": "binary", "image": "image",
-            "text": "text", "gw": "gw"}.get(kind, kind)
-
-
-def _list_of(products, key):
-    value = products.get(key)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except (ValueError, RecursionError):
-            raise ProtocolError(f"products[{key!r}] is not a list") from None
-    if not isinstance(value, list):
-        raise ProtocolError(f"products[{key!r}] is not a list")
-    return value
-
-
 def _collect(products, ctx):
+    """The decoded `_Item` list, in the order of the keys documented in `decode_products`.
+
+    Every decoder is called as ``decoder(item, ctx, what)`` (``what`` names the
+    item in messages) and returns ``(value, meta, name)``.
+    """
     items = []
 
     def add(decoder, item, kind, what):
@@ -172,6 +153,30 @@ def _collect(products, ctx):
         for event, contours in _json_object(skymap.get("contours") or {}, "gw contours").items():
             items.append(_Item(f"contours_{_clean_name(str(event))}", "gw", contours, {"event": event}))
     return items
+
+
+def _list_of(products, key):
+    value = products.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise ProtocolError(f"products[{key!r}] is not a list") from None
+    if not isinstance(value, list):
+        raise ProtocolError(f"products[{key!r}] is not a list")
+    return value
+
+
+def _default_base(kind, meta, requested=None):
+    product = meta.get("product")
+    if isinstance(product, str) and _clean_name(product):
+        return _clean_name(product)
+    if kind == "fits" and isinstance(requested, str) and _clean_name(requested):
+        return _clean_name(requested)
+    return {"fits": "numpy_data_product", "table": "table", "binary": "binary", "image": "image",
+            "text": "text", "gw": "gw"}.get(kind, kind)
 
 
 def _assign_names(items):

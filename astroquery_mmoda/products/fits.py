@@ -23,36 +23,14 @@ _HDU_CLASSES = {"primary": fits.PrimaryHDU, "image": fits.ImageHDU, "bintable": 
                 "table": fits.TableHDU}
 
 
-def _header_from_dict(header, what):
-    """A FITS header from the dispatcher's flat card dictionary, without structural cards."""
-    result = fits.Header()
-    if header is None:
-        return result, []
-    if not isinstance(header, dict):
-        raise ProtocolError(f"{what}: header is not an object")
-    dropped = []
-    for key, value in header.items():
-        keyword = key.strip().upper() if isinstance(key, str) else ""
-        if not keyword or keyword in _STRUCTURAL or _NAXIS_RE.match(keyword):
-            continue
-        if isinstance(value, (list, tuple)):
-            value = ",".join(str(item) for item in value)
-        elif isinstance(value, dict):
-            value = json.dumps(value)
-        elif isinstance(value, float) and not math.isfinite(value):
-            value = str(value)
-        try:
-            if keyword in ("COMMENT", "HISTORY"):
-                card = fits.Card(keyword, "" if value is None else str(value))
-            elif _KEYWORD_RE.match(keyword):
-                card = fits.Card(keyword, value)
-            else:
-                card = fits.Card(f"HIERARCH {key.strip()}", value)
-            card.verify("exception")
-            result.append(card, end=True)
-        except Exception:
-            dropped.append(key)
-    return result, dropped
+def _decode_numpy_product(product, ctx, what):
+    product = _json_object(product, what)
+    units = product.get("data_unit_list")
+    if not isinstance(units, list):
+        raise ProtocolError(f"{what} has no data_unit_list")
+    meta = _json_meta(product.get("meta_data"), ctx, what)
+    hdus = fits.HDUList([_decode_data_unit(unit, index, what) for index, unit in enumerate(units)])
+    return hdus, meta, _clean_name(product.get("name"))
 
 
 def _decode_data_unit(unit, index, what):
@@ -116,11 +94,33 @@ def _decode_data_unit(unit, index, what):
     return hdu
 
 
-def _decode_numpy_product(product, ctx, what):
-    product = _json_object(product, what)
-    units = product.get("data_unit_list")
-    if not isinstance(units, list):
-        raise ProtocolError(f"{what} has no data_unit_list")
-    meta = _json_meta(product.get("meta_data"), ctx, what)
-    hdus = fits.HDUList([_decode_data_unit(unit, index, what) for index, unit in enumerate(units)])
-    return hdus, meta, _clean_name(product.get("name"))
+def _header_from_dict(header, what):
+    """A FITS header from the dispatcher's flat card dictionary, without structural cards."""
+    result = fits.Header()
+    if header is None:
+        return result, []
+    if not isinstance(header, dict):
+        raise ProtocolError(f"{what}: header is not an object")
+    dropped = []
+    for key, value in header.items():
+        keyword = key.strip().upper() if isinstance(key, str) else ""
+        if not keyword or keyword in _STRUCTURAL or _NAXIS_RE.match(keyword):
+            continue
+        if isinstance(value, (list, tuple)):
+            value = ",".join(str(item) for item in value)
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        try:
+            if keyword in ("COMMENT", "HISTORY"):
+                card = fits.Card(keyword, "" if value is None else str(value))
+            elif _KEYWORD_RE.match(keyword):
+                card = fits.Card(keyword, value)
+            else:
+                card = fits.Card(f"HIERARCH {key.strip()}", value)
+            card.verify("exception")
+            result.append(card, end=True)
+        except Exception:
+            dropped.append(key)
+    return result, dropped

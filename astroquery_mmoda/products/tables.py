@@ -21,88 +21,6 @@ from .shown import _short
 __all__ = ["NamedBytes", "catalog_from_dict", "catalog_to_selected_catalog"]
 
 
-_MAGIC = (
-    (b"\x89PNG\r\n\x1a\n", "png"),
-    (b"\xff\xd8\xff", "jpeg"),
-    (b"GIF87a", "gif"),
-    (b"GIF89a", "gif"),
-    (b"II*\x00", "tiff"),
-    (b"MM\x00*", "tiff"),
-    (b"SIMPLE  =", "fits"),
-    (b"%PDF-", "pdf"),
-    (b"root", "root"),
-    (b"\x89HDF\r\n\x1a\n", "h5"),
-    (b"\x1f\x8b", "gz"),
-    (b"PK\x03\x04", "zip"),
-    (b"# %ECSV", "ecsv"),
-)
-_IMAGE_TYPES = {"png": ".png", "jpeg": ".jpg", "gif": ".gif", "svg": ".svg", "webp": ".webp",
-                "tiff": ".tiff", "bmp": ".bmp"}
-_IMAGE_ALIASES = {"jpg": "jpeg", "svg+xml": "svg", "tif": "tiff"}
-_SVG_RE = re.compile(rb"\A(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE[^>]*>\s*)?<svg[\s>]",
-                     re.DOTALL | re.IGNORECASE)
-
-
-def _sniff(data):
-    """The type of ``data`` from its first bytes: 'png', 'fits', ... or None."""
-    head = bytes(data[:2048])
-    for magic, kind in _MAGIC:
-        if head.startswith(magic):
-            return kind
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "webp"
-    if head[:2] == b"BM" and len(head) > 26 and int.from_bytes(head[2:6], "little") == len(data):
-        return "bmp"
-    if _SVG_RE.match(head):
-        return "svg"
-    return None
-
-
-class NamedBytes(bytes):
-    """Bytes of a binary product, with the product's name and a file suffix.
-
-    Attributes
-    ----------
-    name : str or None
-        The name the dispatcher gave the product.
-    suggested_suffix : str
-        ``'.png'``, ``'.fits'``, ... from the content (or the name), ``'.bin'``
-        when unknown.
-
-    Examples
-    --------
-    >>> b = NamedBytes(b"\\x89PNG\\r\\n\\x1a\\n...", name="plot")
-    >>> b.suggested_suffix, b.name, len(b)
-    ('.png', 'plot', 11)
-    """
-
-    def __new__(cls, data, name=None, suggested_suffix=None):
-        self = super().__new__(cls, data)
-        self.name = name
-        if suggested_suffix is None:
-            suggested_suffix = _suffix_for(self, name)
-        self.suggested_suffix = suggested_suffix
-        return self
-
-    def __repr__(self):
-        return (f"NamedBytes(name={self.name!r}, {len(self)} bytes, "
-                f"suggested_suffix={self.suggested_suffix!r})")
-
-    def __reduce__(self):
-        return (NamedBytes, (bytes(self), self.name, self.suggested_suffix))
-
-
-def _suffix_for(data, name):
-    kind = _sniff(data)
-    if kind is not None:
-        return _IMAGE_TYPES.get(kind, f".{kind}")
-    if isinstance(name, str):
-        match = re.search(r"\.([A-Za-z0-9]{1,5})\Z", name)
-        if match:
-            return f".{match.group(1).lower()}"
-    return ".bin"
-
-
 def catalog_from_dict(catalog):
     """The dispatcher's catalog dictionary as an `~astropy.table.Table`.
 
@@ -376,3 +294,85 @@ def _decode_text(item, ctx, what):
         raise ProtocolError(f"{what} has no value")
     meta = _json_meta(item.get("meta_data"), ctx, what)
     return item["value"], meta, _clean_name(item.get("name"))
+
+
+class NamedBytes(bytes):
+    """Bytes of a binary product, with the product's name and a file suffix.
+
+    Attributes
+    ----------
+    name : str or None
+        The name the dispatcher gave the product.
+    suggested_suffix : str
+        ``'.png'``, ``'.fits'``, ... from the content (or the name), ``'.bin'``
+        when unknown.
+
+    Examples
+    --------
+    >>> b = NamedBytes(b"\\x89PNG\\r\\n\\x1a\\n...", name="plot")
+    >>> b.suggested_suffix, b.name, len(b)
+    ('.png', 'plot', 11)
+    """
+
+    def __new__(cls, data, name=None, suggested_suffix=None):
+        self = super().__new__(cls, data)
+        self.name = name
+        if suggested_suffix is None:
+            suggested_suffix = _suffix_for(self, name)
+        self.suggested_suffix = suggested_suffix
+        return self
+
+    def __repr__(self):
+        return (f"NamedBytes(name={self.name!r}, {len(self)} bytes, "
+                f"suggested_suffix={self.suggested_suffix!r})")
+
+    def __reduce__(self):
+        return (NamedBytes, (bytes(self), self.name, self.suggested_suffix))
+
+
+def _suffix_for(data, name):
+    kind = _sniff(data)
+    if kind is not None:
+        return _IMAGE_TYPES.get(kind, f".{kind}")
+    if isinstance(name, str):
+        match = re.search(r"\.([A-Za-z0-9]{1,5})\Z", name)
+        if match:
+            return f".{match.group(1).lower()}"
+    return ".bin"
+
+
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+    (b"SIMPLE  =", "fits"),
+    (b"%PDF-", "pdf"),
+    (b"root", "root"),
+    (b"\x89HDF\r\n\x1a\n", "h5"),
+    (b"\x1f\x8b", "gz"),
+    (b"PK\x03\x04", "zip"),
+    (b"# %ECSV", "ecsv"),
+)
+_IMAGE_TYPES = {"png": ".png", "jpeg": ".jpg", "gif": ".gif", "svg": ".svg", "webp": ".webp",
+                "tiff": ".tiff", "bmp": ".bmp"}
+_IMAGE_ALIASES = {"jpg": "jpeg", "svg+xml": "svg", "tif": "tiff"}
+_SVG_RE = re.compile(rb"\A(\xef\xbb\xbf)?\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE[^>]*>\s*)?<svg[\s>]",
+                     re.DOTALL | re.IGNORECASE)
+
+
+def _sniff(data):
+    """The type of ``data`` from its first bytes: 'png', 'fits', ... or None."""
+    head = bytes(data[:2048])
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:2] == b"BM" and len(head) > 26 and int.from_bytes(head[2:6], "little") == len(data):
+        return "bmp"
+    if _SVG_RE.match(head):
+        return "svg"
+    return None
