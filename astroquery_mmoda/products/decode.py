@@ -1,0 +1,198 @@
+"""`decode_products`: the ``products`` of a dispatcher answer -> `ProductSet`.
+
+Each key of the answer has its decoder (`~.fits`, `~.tables`); this module
+collects the decoded items in the answer's order and names them.
+"""
+import json
+
+from ..exceptions import ProtocolError
+from .collection import ProductSet
+from .encoding import _clean_name, _json_object
+from .fits import _decode_numpy_product
+from .shown import _scrub, _short
+from .tables import (_decode_binary_product, _decode_picture, _decode_table_product, _decode_text,
+                     catalog_from_dict)
+
+__all__ = ["decode_products"]
+
+
+def decode_products(products, *, job_id=None, product=None):
+    """Decode the ``products`` of a dispatcher answer into a `ProductSet`.
+
+    Decoded keys, in this order: ``numpy_data_product`` and
+    ``numpy_data_product_list`` (FITS-like products -> `~astropy.io.fits.HDUList`),
+    ``binary_data_product_list`` (items with ``data``/``md5`` or legacy
+    URL-safe base64 strings -> `NamedBytes`), ``catalog``
+    (-> `~astropy.table.Table`, see `catalog_from_dict`),
+    ``astropy_table_product_ascii_list`` (ECSV -> Table),
+    ``astropy_table_product_binary_list`` (pickled tables: refused),
+    ``binary_image_product_list`` (pictures -> `NamedBytes`, type checked),
+    ``text_product_list`` and the gravitational-wave keys
+    ``gw_strain_product_list``, ``gw_spectrogram_product`` (decoded JSON,
+    kind ``'gw'``) and ``gw_skymap_product`` (one FITS product per event plus
+    its contours as kind ``'gw'``).  Other keys (``api_code``,
+    ``session_id``, ``prod_process_message``, ``progress_product_list``, ...)
+    are ignored; ``analysis_parameters`` is kept without tokens.
+
+    Parameters
+    ----------
+    products : dict
+        ``answer['products']``.
+    job_id : str, optional
+        Defaults to ``products['job_id']``.
+    product : str, optional
+        The product asked for: the name of unnamed FITS-like products.
+
+    Returns
+    -------
+    ProductSet
+
+    Raises
+    ------
+    ProtocolError
+        When an item cannot be decoded (named in the message).
+
+    Examples
+    --------
+    >>> products = decode_products({"job_id": "d0c4a1e2", "text_product_list": [
+    ...     {"name": "note", "value": "3 sources found", "meta_data": {"src_name": "Crab"}}]})
+    >>> list(products), products["note_Crab"], products.job_id
+    (['note_Crab'], '3 sources found', 'd0c4a1e2')
+    """
+    if not isinstance(products, dict):
+        raise ProtocolError(f"products is {type(products).__name__}, not an object", job_id=job_id)
+    if job_id is None and isinstance(products.get("job_id"), str):
+        job_id = products["job_id"]
+    parameters = products.get("analysis_parameters")
+    if isinstance(parameters, str):
+        try:
+            parameters = json.loads(parameters)
+        except (ValueError, RecursionError):
+            parameters = {"raw": parameters}
+    parameters = _scrub(parameters) if isinstance(parameters, dict) else {}
+    try:
+        items = _collect(products, _Context(product))
+    except ProtocolError as exc:
+        raise ProtocolError(exc.message, job_id=job_id) from None
+    except RecursionError:
+        raise ProtocolError("products nested too deeply", job_id=job_id) from None
+    except Exception as exc:
+        raise ProtocolError(f"undecodable products ({type(exc).__name__}: {_short(str(exc))})",
+                            job_id=job_id) from None
+    _assign_names(items)
+    return ProductSet([(item.name, item.kind, item.value, item.meta) for item in items],
+                      job_id=job_id, analysis_parameters=parameters)
+
+
+class _Context:
+    def __init__(self, product=None):
+        self.warned_meta = False
+        self.product = product
+
+
+class _Item:
+    __slots__ = ("base", "kind", "value", "meta", "name")
+
+    def __init__(self, base, kind, value, meta):
+        self.base, self.kind, self.value, self.meta = base, kind, value, meta
+        self.name = None
+
+
+def _collect(products, ctx):
+    """The decoded `_Item` list, in the order of the keys documented in `decode_products`.
+
+    Every decoder is called as ``decoder(item, ctx, what)`` (``what`` names the
+    item in messages) and returns ``(value, meta, name)``.
+    """
+    items = []
+
+    def add(decoder, item, kind, what):
+        try:
+            value, meta, name = decoder(item, ctx, what)
+        except ProtocolError:
+            raise
+        except RecursionError:
+            raise ProtocolError(f"{what}: nested too deeply") from None
+        except Exception as exc:
+            raise ProtocolError(f"{what}: undecodable ({type(exc).__name__}: {_short(str(exc))})") from None
+        items.append(_Item(name or _default_base(kind, meta, ctx.product), kind, value, meta))
+
+    if products.get("numpy_data_product") is not None:
+        add(_decode_numpy_product, products["numpy_data_product"], "fits", "numpy_data_product")
+    for index, item in enumerate(_list_of(products, "numpy_data_product_list")):
+        add(_decode_numpy_product, item, "fits", f"numpy_data_product_list[{index}]")
+    for index, item in enumerate(_list_of(products, "binary_data_product_list")):
+        add(_decode_binary_product, item, "binary", f"binary_data_product_list[{index}]")
+    catalog = products.get("catalog")
+    if catalog is not None and catalog != {}:
+        table = catalog_from_dict(_json_object(catalog, "catalog"))
+        items.append(_Item("catalog", "catalog", table, dict(table.meta)))
+    for index, item in enumerate(_list_of(products, "astropy_table_product_ascii_list")):
+        add(_decode_table_product, item, "table", f"astropy_table_product_ascii_list[{index}]")
+    for index, item in enumerate(_list_of(products, "astropy_table_product_binary_list")):
+        add(_decode_table_product, item, "table", f"astropy_table_product_binary_list[{index}]")
+    for index, item in enumerate(_list_of(products, "binary_image_product_list")):
+        add(_decode_picture, item, "image", f"binary_image_product_list[{index}]")
+    for index, item in enumerate(_list_of(products, "text_product_list")):
+        add(_decode_text, item, "text", f"text_product_list[{index}]")
+    for index, item in enumerate(_list_of(products, "gw_strain_product_list")):
+        item = _json_object(item, f"gw_strain_product_list[{index}]")
+        items.append(_Item(_clean_name(item.get("name")) or "strain", "gw", item, {}))
+    spectrogram = products.get("gw_spectrogram_product")
+    if spectrogram is not None:
+        items.append(_Item("spectrogram", "gw", _json_object(spectrogram, "gw_spectrogram_product"), {}))
+    skymap = products.get("gw_skymap_product")
+    if skymap is not None:
+        skymap = _json_object(skymap, "gw_skymap_product")
+        for event, product in _json_object(skymap.get("skymaps") or {}, "gw skymaps").items():
+            add(_decode_numpy_product, product, "fits", f"gw_skymap_product skymap {_short(event, 40)}")
+            item = items[-1]
+            item.meta = dict(item.meta, event=event)
+            if item.base == "numpy_data_product":
+                item.base = f"skymap_{_clean_name(str(event))}"
+        for event, contours in _json_object(skymap.get("contours") or {}, "gw contours").items():
+            items.append(_Item(f"contours_{_clean_name(str(event))}", "gw", contours, {"event": event}))
+    return items
+
+
+def _list_of(products, key):
+    value = products.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            raise ProtocolError(f"products[{key!r}] is not a list") from None
+    if not isinstance(value, list):
+        raise ProtocolError(f"products[{key!r}] is not a list")
+    return value
+
+
+def _default_base(kind, meta, requested=None):
+    product = meta.get("product")
+    if isinstance(product, str) and _clean_name(product):
+        return _clean_name(product)
+    if kind == "fits" and isinstance(requested, str) and _clean_name(requested):
+        return _clean_name(requested)
+    return {"fits": "numpy_data_product", "table": "table", "binary": "binary", "image": "image",
+            "text": "text", "gw": "gw"}.get(kind, kind)
+
+
+def _assign_names(items):
+    used = {"catalog"} if any(item.kind == "catalog" for item in items) else set()
+    for item in items:
+        if item.kind == "catalog":
+            item.name = "catalog"
+            continue
+        base = item.base
+        source = item.meta.get("src_name")
+        source = _clean_name(source) if isinstance(source, str) else None
+        if source and not base.endswith(source):
+            base = f"{base}_{source}"
+        name, number = base, 1
+        while name in used:
+            number += 1
+            name = f"{base}_{number}"
+        used.add(name)
+        item.name = name

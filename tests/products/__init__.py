@@ -1,0 +1,1 @@
+"""Tests of the products package, one file per module."""
