@@ -2,10 +2,9 @@
 
 The only place where the products package reaches for the token redaction.
 """
-from ..redaction import redact as _redact, scrub as _scrub
+from ..redaction import redact as _redact, scrub as _scrub  # noqa: F401 (_scrub is used by decode)
 
 _MAX_SHOWN = 200
-
 
 
 def _short(value, limit=_MAX_SHOWN):
