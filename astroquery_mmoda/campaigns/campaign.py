@@ -17,9 +17,9 @@ from ..jobs import JobGroup
 from .combine_lightcurves import LightCurveSetCombiner
 from .combine_mosaics import MosaicCombiner
 from .combine_spectra import SpectrumSetCombiner
-from .plan import max_scw_per_job, split_scw_list
+from .plan import max_scw_per_job, normalize_scw_list, split_scw_list
 
-__all__ = ["Campaign", "CampaignResult", "KINDS"]
+__all__ = ["Campaign", "CampaignResult", "KINDS", "needs_campaign", "run_campaign"]
 
 
 def _lightcurves(products):
@@ -67,7 +67,7 @@ class CampaignResult:
     Attributes
     ----------
     combined
-        ``{source: TimeSeries}`` (light curves), a
+        A `~astroquery_mmoda.integral.LightCurveSet` (light curves), a
         `~astroquery_mmoda.integral.SpectrumSet` (spectra) or an
         `~astropy.io.fits.HDUList` (mosaic); None when no job succeeded.
     failures : dict
@@ -266,12 +266,19 @@ class Campaign:
         CampaignResult
         """
         done = any(status == "done" for status in self._status.values())
-        combined = self._combiner.result() if done else None
+        combined = self._combiner.result(**self._result_options()) if done else None
         if self._failures:
             labels = ", ".join(sorted(self._failures))
             log.warning(f"MMODA campaign: {len(self._failures)} of {len(self.plans)} jobs failed "
                         f"({labels}); see result.failures, or result.retry()")
         return CampaignResult(self, combined, self._failures, self.progress())
+
+    def _result_options(self):
+        if self.kind == "image":
+            return {}
+        return {"meta": {"instrument": self.instrument, "product": self.product,
+                         "jobs": [plan.label for plan in self.plans
+                                  if self._status.get(plan.label) == "done"]}}
 
     def run(self, timeout=None, *, show_progress=None):
         """Submit, wait and combine: `submit`, `wait` then `result`."""
@@ -287,6 +294,48 @@ class Campaign:
             self._status.pop(plan.label, None)
         self.submit(plans)
         return self.wait(timeout).result()
+
+
+def run_campaign(client, instrument, product, params, scw_list, *, kind, timeout=None,
+                 show_progress=None, **options):
+    """Run a campaign in one call: what ``Mmoda.get_lightcurve`` and co. delegate to.
+
+    Parameters
+    ----------
+    client, instrument, product, params, scw_list, kind
+        See `Campaign`.
+    timeout : float or `~astropy.units.Quantity`, optional
+        Longest wait for all the jobs (default ``conf.job_timeout``).
+    show_progress : bool, optional
+        Show a progress bar (default: when the session is interactive).
+    **options
+        ``by``, ``max_per_job``, ``roles``, ``query_type``, ``cache``,
+        ``max_concurrent``, ``combine_options`` (see `Campaign`).
+
+    Returns
+    -------
+    CampaignResult
+    """
+    campaign = Campaign(client, instrument, product, params, scw_list, kind=kind, **options)
+    return campaign.run(timeout, show_progress=show_progress)
+
+
+def needs_campaign(scw_list, roles=()):
+    """Whether a ``scw_list`` is more than one job can take (or a pointings table).
+
+    Examples
+    --------
+    >>> long_list = [f"0665{i:04d}0010.001" for i in range(60)]
+    >>> needs_campaign(long_list[:50]), needs_campaign(long_list)
+    (False, True)
+    >>> needs_campaign(long_list, roles=["unige-hpc-full"])
+    False
+    """
+    if scw_list is None:
+        return False
+    if hasattr(scw_list, "colnames"):
+        return True
+    return len(normalize_scw_list(scw_list)) > max_scw_per_job(roles)
 
 
 def _release(job):

@@ -200,9 +200,16 @@ class LightCurveSetCombiner:
             combiner = self._sources.setdefault(name, LightCurveCombiner(**self._options))
             combiner.add(series, job=job, header=_header_of(hdulists.get(name)))
 
-    def result(self):
-        """``{source name: TimeSeries}``, sources in name order."""
-        return {name: self._sources[name].result() for name in sorted(self._sources)}
+    def result(self, meta=None):
+        """A `~astroquery_mmoda.integral.LightCurveSet` of the stitched light curves (by name).
+
+        Like ``Mmoda.get_lightcurve``'s answer, without ``hdulists`` (the
+        stitched series have no single FITS original).
+        """
+        from ..integral import LightCurveSet
+
+        return LightCurveSet({name: self._sources[name].result() for name in sorted(self._sources)},
+                             hdulists={}, meta=meta)
 
 
 def combine_lightcurves(parts, **options):

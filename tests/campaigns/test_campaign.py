@@ -12,7 +12,9 @@ from astropy.io import fits
 from astroquery.exceptions import InvalidQueryError
 
 from astroquery_mmoda import conf
-from astroquery_mmoda.campaigns.campaign import Campaign, CampaignResult
+from astroquery_mmoda.campaigns.campaign import Campaign, CampaignResult, needs_campaign, run_campaign
+from astroquery_mmoda.campaigns.pointings import pointings_from_scw_list
+from astroquery_mmoda.integral import LightCurveSet, SpectrumSet
 from astroquery_mmoda.exceptions import JobFailedError
 from astroquery_mmoda.jobs import JobGroup
 from astroquery_mmoda.products import ProductSet
@@ -121,6 +123,9 @@ def test_a_light_curve_campaign_stitches_every_job():
     result = campaign.run(timeout=60)
     assert isinstance(result, CampaignResult) and result.complete
     assert result.summary == "ScW 300/300, jobs 6/6 done, 0 failed"
+    assert isinstance(result.combined, LightCurveSet) and list(result.combined) == ["GX 339-4"]
+    assert result.combined.meta == {"instrument": "isgri", "product": "isgri_lc",
+                                    "jobs": [p.label for p in campaign.plans]}
     series = result.combined["GX 339-4"]
     assert len(series) == 300 and series.meta["duplicates_removed"] == 5  # one overlap per job boundary
     assert np.all(np.diff(series.time.mjd) > 0)
@@ -174,6 +179,7 @@ def test_a_spectrum_campaign_sums_exposure_and_recovers_the_rate():
     campaign = Campaign(client, "isgri", "isgri_spectrum", {}, SCWS, kind="spectrum", max_per_job=40,
                         max_concurrent=2)
     result = campaign.run(timeout=60)
+    assert isinstance(result.combined, SpectrumSet)
     spec = result.combined["Crab"].spectrum[1]
     assert spec.header["EXPOSURE"] == pytest.approx(300 * 1000.0)
     assert spec.header["NCOMBINE"] == 8
@@ -204,3 +210,19 @@ def test_progress_before_anything_ran_and_bad_arguments():
     with pytest.raises(InvalidQueryError, match="max_concurrent"):
         lc_campaign(FakeClient(None), max_concurrent=0)
     assert [len(p) for p in lc_campaign(FakeClient(None), roles=["unige-hpc-full"]).plans] == [300]
+
+
+def test_one_call_entry_point_and_when_a_campaign_is_needed():
+    client = FakeClient(spectrum_products)
+    result = run_campaign(client, "isgri", "isgri_spectrum", {"E1_keV": 30.0},
+                          pointings_from_scw_list(SCWS[:120]), kind="spectrum", by="revolution",
+                          query_type="Dummy", timeout=60)
+    assert result.summary == "ScW 120/120, jobs 4/4 done, 0 failed"
+    assert [p.label for p in result.plans] == ["rev0100", "rev0101", "rev0102", "rev0103"]
+    assert client.calls[0][1] == "Dummy"
+    assert result.combined["Crab"].spectrum[1].header["EXPOSURE"] == pytest.approx(120000.0)
+    assert not needs_campaign(None) and not needs_campaign(SCWS[:50]) and not needs_campaign(SCWS[:49] * 3)
+    assert needs_campaign(SCWS[:51]) and needs_campaign(pointings_from_scw_list(SCWS[:2]))
+    assert not needs_campaign(SCWS, roles=["unige-hpc-full"])
+    with pytest.raises(InvalidQueryError, match="not 'bad'"):
+        needs_campaign(["bad"])
