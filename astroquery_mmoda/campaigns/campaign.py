@@ -123,6 +123,18 @@ class _CampaignGroup(JobGroup):
         if self.jobs[index].finished or index in self.errors:
             self._campaign._collect(self, index)
 
+    def results(self):
+        """Not available: each job's products are folded into the campaign's result."""
+        raise InvalidQueryError("a campaign's jobs hand their products to the combination: use "
+                                "campaign.result() (its failures list the jobs that failed)")
+
+    @property
+    def failures(self):
+        """``{index: exception}`` of the jobs that failed."""
+        labels = [plan.label for plan in self._campaign._group_plans]
+        return {index: self._campaign._failures[label][1] for index, label in enumerate(labels)
+                if label in self._campaign._failures}
+
 
 class Campaign:
     """An INTEGRAL product over a long ScW list: many jobs, one combined result.

@@ -165,6 +165,9 @@ def test_a_failed_job_is_listed_and_can_be_retried(caplog):
     assert label == "scw0101-0200" and plan.scw_list == tuple(SCWS[100:200])
     assert isinstance(error, JobFailedError) and "failed on the back end" in str(error)
     assert result.failed_scw == SCWS[100:200]
+    assert campaign.group.failures == {1: error}
+    with pytest.raises(InvalidQueryError, match=r"use campaign.result\(\)"):
+        campaign.group.results()
     assert set(result.combined["GX 339-4"]["job"]) == {"scw0001-0100", "scw0201-0300"}
     assert "1 of 3 jobs failed (scw0101-0200)" in caplog.text
     client.failing.clear()
