@@ -5,6 +5,7 @@ answered before comes back finished at once (the result cache), any other is a
 new job that takes a few polls.
 """
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -68,6 +69,12 @@ class FakeJob:
         return self.status in ("done", "failed")
 
     def update(self):
+        with self.server.lock:
+            self.server.in_flight += 1
+            self.server.most_in_flight = max(self.server.most_in_flight, self.server.in_flight)
+        time.sleep(0.002)
+        with self.server.lock:
+            self.server.in_flight -= 1
         if self.status == "new":
             with self.server.lock:
                 self.server.submitted.append(self.key)
@@ -93,6 +100,7 @@ class FakeClient:
         self.submitted, self.cache, self.lock = [], {}, threading.Lock()
         self.failing = set(failing)
         self.calls = []
+        self.in_flight = self.most_in_flight = 0
 
     def submit_many(self, requests, *, query_type="Real", cache=True):
         self.calls.append((requests, query_type, cache))
@@ -182,6 +190,7 @@ def test_a_spectrum_campaign_sums_exposure_and_recovers_the_rate():
     campaign = Campaign(client, "isgri", "isgri_spectrum", {}, SCWS, kind="spectrum", max_per_job=40,
                         max_concurrent=2)
     result = campaign.run(timeout=60)
+    assert 1 <= client.most_in_flight <= 2
     assert isinstance(result.combined, SpectrumSet)
     spec = result.combined["Crab"].spectrum[1]
     assert spec.header["EXPOSURE"] == pytest.approx(300 * 1000.0)
@@ -229,3 +238,31 @@ def test_one_call_entry_point_and_when_a_campaign_is_needed():
     assert not needs_campaign(SCWS, roles=["unige-hpc-full"])
     with pytest.raises(InvalidQueryError, match="not 'bad'"):
         needs_campaign(["bad"])
+
+
+def mosaic_products(scw_list, *, job_id="j"):
+    """A 5x5 mosaic whose intensity is the job's first revolution number, variance 1."""
+    hdus = [fits.PrimaryHDU()]
+    for kind, value in (("INTENSITY", float(scw_list[0][:4])), ("VARIANCE", 1.0), ("EXPOSURE", 500.0)):
+        hdu = fits.ImageHDU(np.full((5, 5), value, dtype=np.float32))
+        hdu.header.update(IMATYPE=kind, CTYPE1="RA---TAN", CTYPE2="DEC--TAN", CDELT1=-0.1, CDELT2=0.1,
+                          CRVAL1=250.0, CRVAL2=-40.0, CRPIX1=3.0, CRPIX2=3.0)
+        hdus.append(hdu)
+    return ProductSet([("mosaic", "fits", fits.HDUList(hdus), {})], job_id=job_id)
+
+
+def test_a_mosaic_campaign_co_adds_every_job():
+    client = FakeClient(mosaic_products)
+    result = Campaign(client, "isgri", "isgri_image", {}, SCWS[:120], kind="image",
+                      by="revolution").run(timeout=60)
+    maps = {hdu.header["IMATYPE"]: hdu.data for hdu in result.combined[1:]}
+    np.testing.assert_allclose(maps["INTENSITY"], (100 + 101 + 102 + 103) / 4)
+    np.testing.assert_allclose(maps["VARIANCE"], 0.25)
+    np.testing.assert_allclose(maps["EXPOSURE"], 2000.0)
+    assert result.combined[1].header["NCOMBINE"] == 4
+
+
+def test_a_job_without_a_mosaic_is_a_failure():
+    client = FakeClient(lambda scw_list, job_id: ProductSet([], job_id=job_id))
+    result = Campaign(client, "isgri", "isgri_image", {}, SCWS[:10], kind="image").run(timeout=60)
+    assert result.combined is None and "returned no mosaic" in str(result.failures["scw0001-0010"][1])
