@@ -258,17 +258,20 @@ class Campaign:
         ``KeyboardInterrupt`` leaves the jobs running: the same campaign, made
         again later, resumes them.
         """
-        if self.group is None:
-            self.submit()
         from .. import conf
 
+        if self.group is None:
+            self.submit()
+        self._collect_finished()  # answers from the result cache are never polled
         with conf.set_temp("max_concurrent", self.max_concurrent or conf.max_concurrent):
             self.group.wait(timeout=timeout, show_progress=show_progress)
-        # Jobs finished before polling (answers from the cache) are folded here.
+        self._collect_finished()
+        return self
+
+    def _collect_finished(self):
         for index, job in enumerate(self.group.jobs):
             if job.finished or index in self.group.errors:
                 self._collect(self.group, index)
-        return self
 
     def result(self):
         """The combination of the jobs done so far, with the failures listed.

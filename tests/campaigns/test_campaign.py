@@ -266,3 +266,17 @@ def test_a_job_without_a_mosaic_is_a_failure():
     client = FakeClient(lambda scw_list, job_id: ProductSet([], job_id=job_id))
     result = Campaign(client, "isgri", "isgri_image", {}, SCWS[:10], kind="image").run(timeout=60)
     assert result.combined is None and "returned no mosaic" in str(result.failures["scw0001-0010"][1])
+
+
+def test_a_timeout_keeps_what_was_folded_and_the_campaign_can_wait_again():
+    from astroquery_mmoda.exceptions import TimeoutError
+
+    campaign = lc_campaign(FakeClient(lightcurve_products), max_per_job=50)
+    campaign.submit()
+    stuck = campaign.group.jobs[0]
+    stuck.update = lambda: stuck.status  # never finishes
+    with pytest.raises(TimeoutError):
+        campaign.wait(timeout=0.5)
+    assert campaign.progress() == "ScW 250/300, jobs 5/6 done, 0 failed"
+    del stuck.update
+    assert campaign.wait(timeout=60).result().summary == "ScW 300/300, jobs 6/6 done, 0 failed"
