@@ -228,14 +228,19 @@ def _run(step, venv_dir, timeout):
             f"'{' '.join(step[:4])} ...' exited with {done.returncode}:\n{output[-6000:]}")
 
 
-def _clear(venv_dir):
-    """Remove a half-made environment, but only one that this module made."""
+def _clear(venv_dir, spec):
+    """Remove an outdated environment, but only one that this module made for ``spec``."""
     if not venv_dir.exists():
         return
-    if not (venv_dir / _OWNER_MARKER).exists() and any(venv_dir.iterdir()):
+    owner = venv_dir / _OWNER_MARKER
+    if not owner.exists() and any(venv_dir.iterdir()):
         raise ProvisioningError(
             f"{venv_dir} exists and was not made by astroquery_mmoda.testing: "
             "not touching it; remove it yourself or choose another folder")
+    if owner.exists() and owner.read_text().strip() != str(spec):
+        raise ProvisioningError(
+            f"{venv_dir} holds the MMODA server {owner.read_text().strip()}, not {spec}: "
+            "not touching it; give the server that matches it or another folder")
     shutil.rmtree(venv_dir)
 
 
@@ -291,7 +296,7 @@ def provision_dispatcher_venv(venv_dir=None, *, server=None, sources=None, pytho
     with _file_lock(venv_dir.with_name(venv_dir.name + ".lock")):
         if marker.exists() and marker.read_text().strip() == digest:
             return venv_dir
-        _clear(venv_dir)
+        _clear(venv_dir, spec)
         venv_dir.mkdir(parents=True)
         (venv_dir / _OWNER_MARKER).write_text(f"{spec}\n")
         pip = [str(venv_python(venv_dir)), "-m", "pip", "install", "--no-deps",
