@@ -1218,7 +1218,9 @@ for _name, _value in (("bool", bool), ("int", int), ("float", float)):
     if _name not in numpy.__dict__:
         setattr(numpy, _name, _value)
 from cdci_osa_plugin.osa_common_pars import DummyOsaRes
-from cdci_osa_plugin.osa_lightcurve_query import OsaLigthtCurve
+import cdci_osa_plugin.osa_lightcurve_query as lc_query
+# the class is spelled OsaLigthtCurve in the 1.0 plugin, OsaLightCurve in 2.0
+LightCurve = getattr(lc_query, "OsaLightCurve", None) or lc_query.OsaLigthtCurve
 from oda_api.api import DispatcherAPI
 
 job = json.load(open(sys.argv[1]))
@@ -1228,7 +1230,7 @@ for index, path in enumerate(job["files"]):
     setattr(res, "lc_%d" % index, path)
     res.extracted_sources.append(("source_%d" % index, "lc_%d" % index))
 with tempfile.TemporaryDirectory() as out_dir:
-    products = OsaLigthtCurve.build_isgri_lc_from_ddosa_res(res, file_dir=out_dir, prod_prefix="")
+    products = LightCurve.build_isgri_lc_from_ddosa_res(res, file_dir=out_dir, prod_prefix="")
     encoded = [product.data.encode() for product in products]
 api_code = DispatcherAPI.set_api_code(job["par_dic"], url=job["url"])
 with open(job["output"], "w") as handle:
@@ -1242,7 +1244,7 @@ def _identifier(text, length, alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
 
 
 def multi_source_lightcurve_envelope(token=None, *, sources=None, time_bin=100.0, venv_dir=None,
-                                     timeout=180.0):
+                                     server=None, timeout=180.0):
     """A ``run_analysis`` answer with one ISGRI light curve per source, as MMODA gives it.
 
     The public MMODA answers an ``isgri_lc`` request with one light-curve
@@ -1261,6 +1263,8 @@ def multi_source_lightcurve_envelope(token=None, *, sources=None, time_bin=100.0
         Light-curve bin (s).
     venv_dir : path-like, optional
         The dispatcher's environment (see ``default_venv_dir``); installed if needed.
+    server : str, optional
+        The dispatcher version of that environment (see ``servers.SERVERS``).
     timeout : float
         Seconds allowed for the encoding subprocess.
 
@@ -1274,7 +1278,7 @@ def multi_source_lightcurve_envelope(token=None, *, sources=None, time_bin=100.0
         ``src_name``, ``time_bin`` (d), ``time`` "TIME", ``rate`` "RATE",
         ``rate_err`` "ERROR").
     """
-    from .local_dispatcher import _venv_python, provision_dispatcher_venv
+    from .servers import provision_dispatcher_venv, venv_python
 
     if sources is None:
         sources = sky_sources("isgri", min_significance=DEFAULT_DETECTION_THRESHOLD)
@@ -1296,7 +1300,7 @@ def multi_source_lightcurve_envelope(token=None, *, sources=None, time_bin=100.0
     session_id = _identifier(fingerprint, 16)
     par_dic["session_id"] = session_id
 
-    python = _venv_python(provision_dispatcher_venv(venv_dir))
+    python = venv_python(provision_dispatcher_venv(venv_dir, server=server))
     with tempfile.TemporaryDirectory(prefix="mmoda-lc-") as folder:
         folder = Path(folder)
         files = [str(write_isgri_lightcurve(folder / f"isgri_lc_{i}.fits", s, time_bin=time_bin))
