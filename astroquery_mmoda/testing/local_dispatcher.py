@@ -271,10 +271,10 @@ class LocalDispatcher:
         text = redact_tokens(text)
         return text[-tail:] if tail else text
 
-    # -- INTEGRAL test sky (extended by astroquery_mmoda.testing.integral_sky) -------
+    # -- INTEGRAL test sky (astroquery_mmoda.testing.sky) ---------------------------
 
     def _start_integral_services(self):
-        from .integral_sky import start_integral_services
+        from .sky import start_integral_services
 
         services, env = start_integral_services(self.workdir)
         self._services.extend(services)
