@@ -1,8 +1,13 @@
 """Test configuration.
 
-The fixtures ``local_dispatcher``, ``integral_dispatcher`` and ``mmoda_token``
-come from the package's pytest plugin (``astroquery_mmoda.testing.pytest_plugin``).
+The fixtures ``mmoda_server``, ``local_dispatcher``, ``integral_dispatcher`` and
+``mmoda_token`` come from the package's pytest plugin
+(``astroquery_mmoda.testing.pytest_plugin``); every test using them runs once per
+server.  What differs between the servers is in ``integration/server_differences.py``.
 """
+import importlib.util
+from pathlib import Path
+
 import pytest
 from astropy.config.paths import set_temp_cache
 
@@ -12,3 +17,30 @@ def _private_astropy_cache(tmp_path_factory):
     """Keep the tests' results, journals and descriptions out of the user's cache folder."""
     with set_temp_cache(tmp_path_factory.mktemp("astropy-cache")):
         yield
+
+
+def _load_server_differences():
+    # A plain file beside the integration tests, loaded by path (tests are not a package).
+    path = Path(__file__).parent / "integration" / "server_differences.py"
+    spec = importlib.util.spec_from_file_location("mmoda_server_differences", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SERVER_DIFFERENCES = _load_server_differences()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Strict xfails from the table of server differences, for the server each test runs on."""
+    for item in items:
+        server = getattr(item, "callspec", None) and item.callspec.params.get("mmoda_server")
+        reason = server and SERVER_DIFFERENCES.xfail_reason(server, item.originalname)
+        if reason:
+            item.add_marker(pytest.mark.xfail(reason=f"on {server}: {reason}", strict=True))
+
+
+@pytest.fixture
+def server_expects(mmoda_server):
+    """``server_expects(key)``: what the server under test answers (see server_differences.py)."""
+    return lambda key: SERVER_DIFFERENCES.expected(mmoda_server, key)

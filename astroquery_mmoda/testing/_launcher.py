@@ -1,4 +1,4 @@
-"""Start the MMODA dispatcher (cdci-data-analysis 1.3.3) with the offline work-arounds.
+"""Start an MMODA dispatcher (cdci-data-analysis 1.3.x) with the offline work-arounds.
 
 This file runs inside the dispatcher's own virtual environment, never in the
 client's: it imports only the standard library, numpy and the dispatcher.
@@ -7,7 +7,9 @@ Work-arounds, none of which edits the dispatcher's files:
 
 * numpy >= 1.24 removed ``np.bool``/``np.int``/``np.float``; the 2022 catalog
   code still uses them, so every request carrying ``selected_catalog`` would be
-  answered with HTTP 400.  The aliases are restored before anything is imported.
+  answered with HTTP 400.  With ``--numpy-aliases`` the aliases are restored
+  before anything is imported (each server's entry in ``servers.py`` says
+  whether it still needs this).
 * The INTEGRAL plugin looks up OSA versions in redis and then on an ISDC web
   server for every request; offline that turns every request into HTTP 500.
   The lookup is replaced by a fixed list.
@@ -58,9 +60,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf-file", required=True)
     parser.add_argument("--integral", action="store_true")
+    parser.add_argument("--numpy-aliases", action="store_true")
     args = parser.parse_args(argv)
 
-    restore_numpy_aliases()
+    if args.numpy_aliases:
+        restore_numpy_aliases()
     if args.integral:
         fix_osa_versions()
     else:

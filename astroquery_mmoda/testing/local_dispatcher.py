@@ -1,15 +1,15 @@
 """A real MMODA dispatcher on the loopback interface, for tests and offline work.
 
-`LocalDispatcher` installs the dispatcher (``cdci-data-analysis`` 1.3.3, the
-last release on PyPI) into a virtual environment of its own, from a lock file of
-exact versions shipped with this package, starts it on a free port of
+`LocalDispatcher` installs a dispatcher (``cdci-data-analysis`` 1.3.3 from PyPI,
+or the current 1.3.6 from its sources; see `astroquery_mmoda.testing.servers`)
+into a virtual environment of its own, from a lock file of exact versions
+shipped with this package, starts it on a free port of
 127.0.0.1 with a random token secret, and stops it again.  It mints tokens
 signed with that secret and drives the dispatcher's built-in asynchronous test
 back-end, so that a pipeline written against MMODA can be tested offline.
 """
 import contextlib
 import datetime
-import hashlib
 import os
 import re
 import secrets
@@ -17,18 +17,19 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from .servers import (DEFAULT_SERVER, ProvisioningError, default_venv_dir, get_server,
+                      provision_dispatcher_venv, venv_python)
+
 __all__ = ["LocalDispatcher", "DispatcherStartError", "ProvisioningError",
            "provision_dispatcher_venv", "default_venv_dir", "DISPATCHER_VERSION"]
 
-DISPATCHER_VERSION = "1.3.3"
-LOCK_FILE = Path(__file__).parent / "data" / f"dispatcher-{DISPATCHER_VERSION}.lock.txt"
+DISPATCHER_VERSION = get_server(DEFAULT_SERVER).version
+LOCK_FILE = get_server(DEFAULT_SERVER).lock_file
 LAUNCHER = Path(__file__).parent / "_launcher.py"
-_READY_MARKER = ".provisioned"
 # The dummy back-end of the test instruments reads its state from this file in
 # the server's working directory (missing file: the job is still running).
 BACKEND_STATE_FILE = "DataServerQuery-status.state"
@@ -64,19 +65,6 @@ dispatcher:
 """
 
 
-class ProvisioningError(RuntimeError):
-    """The dispatcher's virtual environment could not be installed.
-
-    Examples
-    --------
-    >>> from astroquery_mmoda.testing import ProvisioningError, provision_dispatcher_venv
-    >>> try:
-    ...     venv = provision_dispatcher_venv()
-    ... except ProvisioningError as error:  # e.g. no network: pip's output is in the message
-    ...     print(error)  # doctest: +SKIP
-    """
-
-
 class DispatcherStartError(RuntimeError):
     """The dispatcher did not start (its log is in the message).
 
@@ -93,114 +81,6 @@ class DispatcherStartError(RuntimeError):
 def redact_tokens(text):
     """Replace every JWT-looking string in ``text`` by ``<token>``."""
     return _JWT_RE.sub("<token>", text)
-
-
-def _lock_digest():
-    return hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:12]
-
-
-def default_venv_dir():
-    """Where the dispatcher's virtual environment is kept between runs.
-
-    ``$MMODA_DISPATCHER_VENV`` when set, else a folder named after the
-    dispatcher version, the lock file's digest and the Python version under
-    ``$XDG_CACHE_HOME/astroquery_mmoda`` (``~/.cache/astroquery_mmoda``).
-
-    Examples
-    --------
-    >>> from astroquery_mmoda.testing import default_venv_dir
-    >>> venv = default_venv_dir()  # nothing is installed or created
-    >>> venv.name  # doctest: +SKIP
-    'dispatcher-1.3.3-2fd2558927a7-py311'
-    """
-    if os.environ.get("MMODA_DISPATCHER_VENV"):
-        return Path(os.environ["MMODA_DISPATCHER_VENV"]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    py = f"py{sys.version_info.major}{sys.version_info.minor}"
-    return cache / "astroquery_mmoda" / f"dispatcher-{DISPATCHER_VERSION}-{_lock_digest()}-{py}"
-
-
-@contextlib.contextmanager
-def _file_lock(path):
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _venv_python(venv_dir):
-    return Path(venv_dir) / "bin" / "python"
-
-
-def provision_dispatcher_venv(venv_dir=None, *, python=None, timeout=1200):
-    """Install the dispatcher into ``venv_dir`` unless it is already there.
-
-    The second call with the same lock file returns at once.  Concurrent calls
-    (several test processes) wait for each other.
-
-    Parameters
-    ----------
-    venv_dir : path-like, optional
-        Defaults to `default_venv_dir`.
-    python : str, optional
-        Interpreter that creates the environment (default: the running one).
-    timeout : float
-        Seconds allowed for the installation.
-
-    Returns
-    -------
-    pathlib.Path
-        The environment's folder.
-
-    Raises
-    ------
-    ProvisioningError
-        With pip's output when the installation fails.
-
-    Examples
-    --------
-    >>> from astroquery_mmoda.testing import LocalDispatcher, provision_dispatcher_venv
-    >>> venv = provision_dispatcher_venv()  # minutes the first time, then at once  # doctest: +SKIP
-    >>> with LocalDispatcher(venv_dir=venv) as dispatcher:  # doctest: +SKIP
-    ...     token = dispatcher.mint_token(roles="general")
-    """
-    venv_dir = Path(venv_dir) if venv_dir else default_venv_dir()
-    marker = venv_dir / _READY_MARKER
-    digest = _lock_digest()
-    if marker.exists() and marker.read_text().strip() == digest:
-        return venv_dir
-    with _file_lock(venv_dir.with_name(venv_dir.name + ".lock")):
-        if marker.exists() and marker.read_text().strip() == digest:
-            return venv_dir
-        if venv_dir.exists():
-            shutil.rmtree(venv_dir)
-        steps = [
-            [python or sys.executable, "-m", "venv", str(venv_dir)],
-            [str(_venv_python(venv_dir)), "-m", "pip", "install", "--no-deps",
-             "--disable-pip-version-check", "--no-input", "-r", str(LOCK_FILE)],
-            [str(_venv_python(venv_dir)), "-W", "ignore", "-c",
-             "import cdci_data_analysis, cdci_osa_plugin, dispatcher_plugin_integral_all_sky"],
-        ]
-        for step in steps:
-            try:
-                done = subprocess.run(step, capture_output=True, text=True, timeout=timeout,
-                                      stdin=subprocess.DEVNULL)
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise ProvisioningError(
-                    f"could not provision the MMODA dispatcher in {venv_dir}: {exc}") from None
-            if done.returncode != 0:
-                output = "\n".join(line for line in (done.stdout + done.stderr).splitlines()
-                                   if "is ignored: it is neither a file nor" not in line)
-                raise ProvisioningError(
-                    f"could not provision the MMODA dispatcher in {venv_dir}; "
-                    f"'{' '.join(step[:4])} ...' exited with {done.returncode}:\n{output[-6000:]}")
-        marker.write_text(digest)
-    return venv_dir
 
 
 def _free_port():
@@ -224,6 +104,12 @@ class LocalDispatcher:
         Also serve the INTEGRAL instruments (``isgri``, ``jemx``, ``spi_acs``)
         from a synthetic test sky.  Without it only the dispatcher's own test
         instruments (``empty``, ``empty-async``, ``empty-semi-async``) exist.
+    server : str
+        Which dispatcher: ``"1.3.3"`` (default, from PyPI) or ``"current"``
+        (1.3.6, from ``sources``); see `astroquery_mmoda.testing.servers`.
+    sources : str, optional
+        For ``server="current"``: a folder of the upstream source archives or pip
+        requirements (default: ``$MMODA_DISPATCHER_SOURCES``).
     venv_dir : path-like, optional
         The dispatcher's virtual environment (see `default_venv_dir`); it is
         installed on first use.
@@ -234,8 +120,11 @@ class LocalDispatcher:
         Seconds to wait for the server to answer.
     """
 
-    def __init__(self, *, integral=False, venv_dir=None, workdir=None, startup_timeout=90.0):
+    def __init__(self, *, integral=False, server=None, sources=None, venv_dir=None, workdir=None,
+                 startup_timeout=90.0):
         self.integral = integral
+        self.server = get_server(server)
+        self.sources = sources
         self.venv_dir = Path(venv_dir) if venv_dir else None
         self._own_workdir = workdir is None
         self.workdir = Path(workdir) if workdir else None
@@ -248,7 +137,7 @@ class LocalDispatcher:
 
     def __repr__(self):
         state = f"running at {self.url}" if self.running else "stopped"
-        return f"<LocalDispatcher cdci-data-analysis {DISPATCHER_VERSION}, {state}>"
+        return f"<LocalDispatcher cdci-data-analysis {self.server.version}, {state}>"
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -279,7 +168,8 @@ class LocalDispatcher:
         """
         if self.running:
             return self
-        self.venv_dir = provision_dispatcher_venv(self.venv_dir)
+        self.venv_dir = provision_dispatcher_venv(self.venv_dir, server=self.server,
+                                                  sources=self.sources)
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="mmoda-dispatcher-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -295,8 +185,8 @@ class LocalDispatcher:
             conf.write_text(_CONFIG_TEMPLATE.format(url=f"http://127.0.0.1:{self.port}",
                                                     secret=self._secret, port=self.port))
             self._log_handle = open(self.log_path, "ab")
-            command = [str(_venv_python(self.venv_dir)), "-W", "ignore", str(LAUNCHER),
-                       "--conf-file", str(conf)]
+            command = [str(venv_python(self.venv_dir)), "-W", "ignore", str(LAUNCHER),
+                       "--conf-file", str(conf), *self.server.launcher_options]
             if self.integral:
                 command.append("--integral")
             self._process = subprocess.Popen(
@@ -381,10 +271,10 @@ class LocalDispatcher:
         text = redact_tokens(text)
         return text[-tail:] if tail else text
 
-    # -- INTEGRAL test sky (extended by astroquery_mmoda.testing.integral_sky) -------
+    # -- INTEGRAL test sky (astroquery_mmoda.testing.sky) ---------------------------
 
     def _start_integral_services(self):
-        from .integral_sky import start_integral_services
+        from .sky import start_integral_services
 
         services, env = start_integral_services(self.workdir)
         self._services.extend(services)

@@ -234,9 +234,9 @@ def test_job_group_keeps_polling_a_job_after_one_failed_poll(client, proxy, back
 # -- a dispatcher restart -------------------------------------------------------------------
 
 @pytest.fixture
-def restartable(tmp_path):
+def restartable(tmp_path, mmoda_server):
     """A dispatcher of this test's own, whose working folder survives a restart."""
-    dispatcher = LocalDispatcher(workdir=tmp_path / "dispatcher")
+    dispatcher = LocalDispatcher(server=mmoda_server, workdir=tmp_path / "dispatcher")
     dispatcher.start()
     yield dispatcher
     dispatcher.stop()

@@ -4,12 +4,15 @@ from astropy.io import fits
 from astropy.timeseries import TimeSeries
 
 from astroquery_mmoda import tutorial
+from astroquery_mmoda.testing import default_venv_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.integral]
 
 
 def test_tutorial_command_runs_offline(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("ODA_TOKEN", raising=False)
+    # A fresh home, but the dispatcher's environment stays the cached one (no re-install).
+    monkeypatch.setenv("XDG_CACHE_HOME", str(default_venv_dir().parent.parent))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.chdir(tmp_path)

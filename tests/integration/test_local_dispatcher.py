@@ -155,7 +155,7 @@ def test_server_log_is_captured_without_tokens(local_dispatcher, mmoda_token):
 def test_second_dispatcher_reuses_the_venv_and_stops_cleanly(local_dispatcher):
     marker = local_dispatcher.venv_dir / ".provisioned"
     installed_at = marker.stat().st_mtime_ns
-    with LocalDispatcher(venv_dir=local_dispatcher.venv_dir) as other:
+    with LocalDispatcher(server=local_dispatcher.server, venv_dir=local_dispatcher.venv_dir) as other:
         assert other.url != local_dispatcher.url
         workdir, process = other.workdir, other._process
         assert requests.get(f"{other.url}/api/instr-list", params={"instrument": "mock"},
