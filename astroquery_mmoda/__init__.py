@@ -44,6 +44,9 @@ class Conf(_config.ConfigNamespace):
     post_threshold = _config.ConfigItem(
         1000, "Requests whose encoded parameters are longer than this many characters "
               "are sent with POST instead of GET.")
+    max_answer_size = _config.ConfigItem(
+        1024.0, "Largest answer of the dispatcher (and largest cache entry read back), in MiB; "
+                "a larger one is a ProtocolError.")
 
 
 conf = Conf()

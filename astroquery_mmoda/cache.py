@@ -27,7 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery import cache_conf, log
 
 from .cache_files import (SUFFIX, atomic_write, check_key, clear_entries, discard, entry_files,
-                          jsonable, normalise_url, now_utc, read_bytes, short_key)
+                          entry_mtime, jsonable, normalise_url, now_utc, read_bytes, short_key)
 from .journal import JOURNAL_COLUMNS, JobJournal
 from .redaction import scrub
 
@@ -238,14 +238,9 @@ class ResultCache:
         if not cache_conf.cache_active:
             log.debug(f"MMODA cache off: result {short_key(key)} not looked up")
             return None
-        try:
-            written = path.stat().st_mtime
-        except (FileNotFoundError, NotADirectoryError):
+        written = entry_mtime(path)
+        if written is None:
             log.debug(f"MMODA cache miss: result {short_key(key)}")
-            return None
-        except OSError as error:
-            warnings.warn(f"Cannot read the MMODA cache file {path}: {error.strerror or error}",
-                          AstropyUserWarning)
             return None
         timeout = cache_conf.cache_timeout
         if timeout is not None and timeout >= 0 and time.time() - written > timeout:
@@ -352,10 +347,8 @@ class DescriptionCache:
         path = self._path(server, instrument)
         timeout = cache_conf.cache_timeout
         max_age = self.max_age if timeout is None or timeout < 0 else min(timeout, self.max_age)
-        try:
-            if time.time() - path.stat().st_mtime > max_age:
-                return None
-        except OSError:
+        written = entry_mtime(path)
+        if written is None or time.time() - written > max_age:
             return None
         data = read_bytes(path)
         try:

@@ -5,8 +5,8 @@ none of them keeps a token.  Failures of the keyring or of token files are
 logged or warned about, never raised: another source may still have a token.
 """
 import os
+import stat
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -20,6 +20,7 @@ from astroquery.exceptions import AuthenticationWarning
 from .exceptions import LoginError
 from .redaction import redact
 from .tokens import _FRONTEND, TokenInfo, _clean, _expiry_phrase
+from .writing import write_file
 
 __all__ = ["keyring_service_name", "default_token_files", "is_interactive",
            "TOKEN_ENV_VAR", "TOKEN_FILE_NAME", "KEYRING_USERNAME"]
@@ -30,6 +31,8 @@ TOKEN_ENV_VAR = "ODA_TOKEN"
 TOKEN_FILE_NAME = ".oda-token"
 #: Username of the keyring entry (the service is `keyring_service_name`).
 KEYRING_USERNAME = "mmoda-token"
+# Tokens are a few kB; a larger "token file" is something else.
+_MAX_TOKEN_FILE = 1 << 16
 
 
 def keyring_service_name(server_url):
@@ -136,15 +139,9 @@ def _candidates(service, files):
     for path in files():
         if not is_file(path):
             continue
-        try:
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            log.warning(f"Ignoring the token file {path}: it cannot be read ({type(exc).__name__}).")
-            continue
-        if os.name == "posix" and path.stat().st_mode & 0o077:
-            log.warning(f"The token file {path} can be read by other users: "
-                        f"restrict it with 'chmod 600 {path}'.")
-        yield str(path), ("file", path), text
+        text = read_token_file(path)
+        if text is not None:
+            yield str(path), ("file", path), text
 
 
 def no_token_message(service, files, skipped, reenter):
@@ -223,20 +220,41 @@ def is_file(path):
 
 def write_token_file(path, token):
     """Replace the file at ``path`` by one holding ``token``, readable by its owner only."""
-    path = Path(path)
-    # mkstemp creates the file with mode 0600, so it is never readable by others.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    write_file(path, token + "\n", overwrite=True, mode=0o600)
+
+
+def read_token_file(path):
+    """The text of the token file ``path``, or None if it is not to be used (logged).
+
+    Files owned by another user are skipped (anyone can plant a ``.oda-token``
+    in a shared working folder), as are special files and files larger than
+    any token.
+    """
     try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as stream:
-            stream.write(token + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                             | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        log.warning(f"Ignoring the token file {path}: it cannot be read ({type(exc).__name__}).")
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            log.warning(f"Ignoring the token file {path}: it is not a regular file.")
+            return None
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            log.info(f"Skipping the token file {path}: it belongs to another user "
+                     f"(uid {info.st_uid}).")
+            return None
+        data = stream.read(_MAX_TOKEN_FILE + 1)
+    if len(data) > _MAX_TOKEN_FILE:
+        log.warning(f"Ignoring the token file {path}: it is too large to hold a token.")
+        return None
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        log.warning(f"Ignoring the token file {path}: it cannot be read (UnicodeDecodeError).")
+        return None
+    if os.name == "posix" and info.st_mode & 0o077:
+        log.warning(f"The token file {path} can be read by other users: "
+                    f"restrict it with 'chmod 600 {path}'.")
+    return text

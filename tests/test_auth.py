@@ -696,3 +696,39 @@ def test_token_never_shown(monkeypatch, ring, places, caplog, capsys):
     for token in tokens + [new]:
         for window in signature_windows(token):
             assert window not in everything
+
+
+# -- token files: whose, what, how written ------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "chown") or os.geteuid() != 0, reason="needs to chown files")
+def test_token_file_of_another_user_is_skipped(places, manager, ring, caplog):
+    write(places.cwd_file, mint("mallory@example.org") + "\n")
+    os.chown(places.cwd_file, 54321, -1)
+    write(places.home_file, mint("alice@example.org") + "\n")
+    with caplog.at_level(logging.INFO, logger="astroquery"):
+        info = manager.login()
+    assert info.subject == "alice@example.org" and info.source == str(places.home_file)
+    assert any("belongs to another user" in r.getMessage() and str(places.cwd_file) in r.getMessage()
+               for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_token_file_that_is_a_fifo_or_huge_is_skipped(places, manager, ring):
+    os.mkfifo(places.cwd_file)
+    write(places.home_file, mint("alice@example.org") + "\n" + " " * 100_000)
+    with pytest.raises(LoginError, match="No usable MMODA token"):
+        manager.login()
+
+
+def test_token_file_is_never_written_through_a_link(places, ring):
+    target = places.work / "elsewhere"
+    target.write_text("keep me")
+    old = mint()
+    write(places.home_file, old)
+    manager = TokenManager(server_url=SERVER, token_files=[places.home_file])
+    manager.login()
+    places.home_file.unlink()
+    os.symlink(target, places.home_file)
+    with pytest.warns(AuthenticationWarning, match="session only"):
+        manager.replace(mint(hours=48), store=True)
+    assert target.read_text() == "keep me"

@@ -430,3 +430,61 @@ def test_concurrent_processes_never_read_a_partial_entry(tmp_path):
     _check_read(cache.get(key))
     assert cache.get(key) is not None
     assert_no_token(tmp_path, token)
+
+
+# -- hostile files in the cache folder ----------------------------------------------------
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("cache_class", [ResultCache, "descriptions"])
+def test_entry_linked_to_a_device_is_dropped_not_read(tmp_path, cache_class):
+    from astroquery_mmoda.cache import DescriptionCache
+    if cache_class == "descriptions":
+        cache = DescriptionCache(tmp_path)
+        path = cache._path(URL, "isgri")
+        read = lambda: cache.get(URL, "isgri")  # noqa: E731
+    else:
+        cache, key = ResultCache(tmp_path), key_of()
+        path = cache.directory / f"{key}.json"
+        read = lambda: cache.get(key)  # noqa: E731
+    path.parent.mkdir(parents=True)
+    os.symlink("/dev/zero", path)
+    started = time.monotonic()
+    with pytest.warns(CorruptDataWarning, match="not a regular file"):
+        assert read() is None
+    assert time.monotonic() - started < 5
+    assert not os.path.lexists(path) and os.path.exists("/dev/zero")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_entry_never_blocks(tmp_path):
+    cache, key = ResultCache(tmp_path), key_of()
+    cache.directory.mkdir(parents=True)
+    os.mkfifo(cache.directory / f"{key}.json")
+    with pytest.warns(CorruptDataWarning, match="not a regular file"):
+        assert cache.get(key) is None
+    journal = JobJournal(tmp_path)
+    journal.directory.mkdir()
+    os.mkfifo(journal.directory / f"{key}.json")
+    with pytest.warns(AstropyUserWarning, match="not a regular file"):
+        assert journal.lookup(key) is None
+
+
+def test_entry_larger_than_the_limit_is_not_read(tmp_path):
+    from astroquery_mmoda import conf
+    cache, key = ResultCache(tmp_path), key_of()
+    assert cache.put(key, envelope(payload="x" * 300_000))
+    with conf.set_temp("max_answer_size", 0.1):  # MiB
+        with pytest.warns(AstropyUserWarning, match="max_answer_size"):
+            assert cache.get(key) is None
+    assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "x" * 300_000
+
+
+def test_put_never_writes_through_a_planted_link(tmp_path):
+    cache, key = ResultCache(tmp_path), key_of()
+    cache.directory.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.symlink(victim, cache.directory / f"{key}.json")
+    with pytest.warns(AstropyUserWarning, match="Cannot write"):
+        assert cache.put(key, envelope()) is False
+    assert victim.read_text() == "precious"
