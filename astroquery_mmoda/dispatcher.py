@@ -38,6 +38,9 @@ _TRANSIENT_STATUSES = (502, 503, 504)
 # Messages of jobs that ran but found nothing to work on.
 _NO_DATA_MARKERS = ("failed: get dataserver products", "no usable data", "nodata", "no data")
 _TERMINAL = ("done", "failed")
+# Paragraphs of the dispatcher's failure texts that say nothing about the failure.
+_BOILERPLATE_RE = re.compile(r"support team has been notified|write a feedback|investigating to resolve",
+                             re.IGNORECASE)
 _STATUS_RE = re.compile(r"[a-z][a-z_-]{0,31}")
 
 
@@ -234,25 +237,69 @@ def envelope_from_data(data):
                     products=products, data=data)
 
 
+def _text_field(mapping, name):
+    value = mapping.get(name) if isinstance(mapping, dict) else None
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value).strip()
+
+
+def _useful(text):
+    """``text`` without the dispatcher's boilerplate paragraphs (support team, feedback button)."""
+    kept = [part.strip() for part in re.split(r"\n\s*\n", text)
+            if part.strip() and not _BOILERPLATE_RE.search(part)]
+    return " ".join(" ".join(kept).split())
+
+
+def failure_reason(exit_status):
+    """What a failed job's ``exit_status`` says, as one line, and whether it means "no data".
+
+    Dispatcher 1.3.3 puts the reason in ``message`` and ``error_message``;
+    1.3.6 puts the plugin's exception in ``debug_message`` (e.g.
+    ``SpiacsAnalysisException('no usable data found')``) next to a generic
+    "the support team has been notified" text.  All three are read.
+
+    Returns
+    -------
+    text : str
+        The distinct useful parts joined by "; " (tokens removed, shortened).
+    no_data : bool
+        Whether any of them carries a no-data marker.
+
+    Examples
+    --------
+    >>> failure_reason({"message": "Error when getting query products",
+    ...                 "error_message": "The support team has been notified",
+    ...                 "debug_message": "SpiacsAnalysisException('no usable data found')"})
+    ("Error when getting query products; SpiacsAnalysisException('no usable data found')", True)
+    """
+    parts = []
+    for name in ("message", "error_message", "debug_message"):
+        text = _useful(redact(_shorten(_text_field(exit_status, name), 4000)))
+        if text and not any(text in seen for seen in parts):
+            parts.append(_shorten(text, 1000))
+    joined = "; ".join(parts)
+    lowered = joined.lower().replace(" ", "")
+    no_data = any(marker.replace(" ", "") in lowered for marker in _NO_DATA_MARKERS)
+    return joined, no_data
+
+
 def raise_for_job_failure(envelope):
     """Raise `JobFailedError` (or `NoDataError`) if the envelope reports a failure.
 
     A ``done`` answer whose ``exit_status.status`` is not 0 is a failure too.
+    The message is `failure_reason`'s.
     """
     failed = envelope.query_status == "failed" or (
         envelope.query_status == "done" and envelope.exit_status.get("status", 0) != 0)
     if not failed:
         return
-    exit_status = envelope.exit_status
-    message = (exit_status.get("message") or "").strip()
-    error = (exit_status.get("error_message") or "").strip()
-    text = "; ".join(part for part in (message, error) if part) or "the job failed"
-    lowered = text.lower().replace(" ", "")
-    kind = NoDataError if any(marker.replace(" ", "") in lowered for marker in _NO_DATA_MARKERS) \
-        else JobFailedError
-    raise kind(f"MMODA job failed: {text}", job_id=envelope.job_id,
-               status_code=envelope.data.get("status_code"),
-               debug_message=exit_status.get("debug_message", ""))
+    text, no_data = failure_reason(envelope.exit_status)
+    kind = NoDataError if no_data else JobFailedError
+    error = kind(f"MMODA job failed: {text or 'the job failed'}", job_id=envelope.job_id,
+                 status_code=envelope.data.get("status_code"),
+                 debug_message=_text_field(envelope.exit_status, "debug_message"))
+    raise error
 
 
 _URLLIB3_FILTER = RedactingFilter()
@@ -379,7 +426,10 @@ class DispatcherClient:
         if 200 <= status < 300:
             return
         message, body = _error_text(response)
-        debug = redact(str(body.get("debug_message") or "")) if isinstance(body, dict) else ""
+        exit_status = body.get("exit_status") if isinstance(body, dict) else None
+        debug = _text_field(exit_status, "debug_message") or _text_field(body, "debug_message")
+        if isinstance(exit_status, dict) and status >= 500:
+            message = failure_reason(exit_status)[0] or message
         job_id = None
         if isinstance(body, dict) and isinstance(body.get("job_monitor"), dict):
             job_id = body["job_monitor"].get("job_id")
