@@ -88,6 +88,12 @@ class Job:
         self.product = product
         self.query_type = query_type
         self._params = dict(params)
+        # The dispatcher answers return_progress requests with the back-end's
+        # progress only and never runs or finishes the job on them: the job is
+        # driven by ordinary polls, the progress fetched beside them.
+        self._return_progress = str(self._params.pop("return_progress", False)) == "True"
+        #: dict or None: the products of the last progress answer (``return_progress=True`` jobs).
+        self.progress = None
         self._token = token
         self.session_id = session_id or new_session_id()
         self.job_id = job_id
@@ -146,7 +152,17 @@ class Job:
         self._absorb(envelope)
         if previous == "new" and self._on_submit is not None:
             self._on_submit(self)
+        if self._return_progress and not self.finished:
+            self._fetch_progress()
         return self.status
+
+    def _fetch_progress(self):
+        params = dict(self._wire_params(), return_progress="True")
+        answer = self._client._dispatcher.run_analysis(params, token=self._token)
+        if answer.products:
+            self.progress = {key: value for key, value in answer.products.items()
+                             if key not in ("analysis_parameters", "api_code")}
+            log.debug(f"MMODA job {self.job_id}: progress {sorted(self.progress)}")
 
     def _absorb(self, envelope, *, quiet=False):
         previous = self.status
