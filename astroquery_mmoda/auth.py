@@ -9,6 +9,7 @@ refresh request is passed in as a callable).  What a token says is read by
 import getpass
 import ipaddress
 import os
+import re
 import threading
 import time
 import warnings
@@ -18,8 +19,9 @@ from urllib.parse import urlsplit
 import astropy.units as u
 from astroquery import log
 from astroquery.exceptions import AuthenticationWarning
+from urllib3.util import parse_url
 
-from .exceptions import LoginError
+from .exceptions import InvalidQueryError, LoginError
 from .redaction import redact, register_secret, scrub
 from .token_sources import (KEYRING_USERNAME, TOKEN_ENV_VAR, TOKEN_FILE_NAME, default_token_files,
                             delete_from_keyring, find_token, is_file, is_interactive,
@@ -28,7 +30,7 @@ from .token_sources import (KEYRING_USERNAME, TOKEN_ENV_VAR, TOKEN_FILE_NAME, de
 from .tokens import (_FRONTEND, FRONTEND_URL, REFRESH_ROLE, TokenInfo, _clean, _expired_error,
                      _expiry_phrase, decode_token)
 
-__all__ = ["redact", "scrub", "decode_token", "TokenInfo", "TokenManager",
+__all__ = ["redact", "scrub", "decode_token", "TokenInfo", "TokenManager", "check_server_url",
            "keyring_service_name", "default_token_files", "is_interactive",
            "TOKEN_ENV_VAR", "TOKEN_FILE_NAME", "KEYRING_USERNAME", "FRONTEND_URL",
            "REFRESH_ROLE"]
@@ -384,6 +386,9 @@ class TokenManager:
     def check_transport(url):
         """Refuse to send a token over plain HTTP except to this machine.
 
+        The host is read by the parser that connects (urllib3's), after
+        `check_server_url`.
+
         Parameters
         ----------
         url : str
@@ -392,18 +397,28 @@ class TokenManager:
         Raises
         ------
         `~astroquery_mmoda.exceptions.LoginError`
-            Unless ``url`` is ``https``, or ``http`` to a loopback address
-            (``localhost``, 127.0.0.0/8, ``::1``).
+            Unless ``url`` is ``https``, or ``http`` to a literal loopback
+            address (127.0.0.0/8, ``::1``; names such as ``localhost`` are
+            resolved by DNS, so they are not trusted); also if ``url`` is
+            malformed (see `check_server_url`).
         """
-        parts = urlsplit(str(url))
-        scheme = parts.scheme.lower()
-        if scheme == "https" and parts.hostname:
+        problem = None
+        try:
+            parts = check_server_url(url, require_scheme=False)
+        except InvalidQueryError as exc:
+            problem = exc.args[0] if exc.args else "malformed"
+        if problem is not None:
+            raise LoginError(f"Refusing to send the MMODA token: {problem}.")
+        scheme = (parts.scheme or "").lower()
+        if scheme == "https" and parts.host:
             return
-        if scheme == "http" and _is_loopback_host(parts.hostname):
+        if scheme == "http" and is_loopback_address(parts.host):
             return
-        where = redact(f"{parts.scheme}://{parts.hostname or ''}")
-        raise LoginError(f"Refusing to send the MMODA token to {where}: tokens are only sent over "
-                         "https, or over http to this machine (localhost, 127.0.0.0/8, ::1).")
+        where = redact(f"{parts.scheme}://{parts.host or ''}")
+        hint = " (use http://127.0.0.1 instead of localhost)" if (parts.host or "").lower().rstrip(".") \
+            .endswith("localhost") else ""
+        raise LoginError(f"Refusing to send the MMODA token to {where}{hint}: tokens are only sent over "
+                         "https, or over http to a loopback address of this machine (127.0.0.0/8, ::1).")
 
     def expiry_warning(self, within_seconds=3600):
         """Warn if the token expires soon, e.g. before a long job.
@@ -441,10 +456,57 @@ class TokenManager:
         return message
 
 
-def _is_loopback_host(host):
-    host = (host or "").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+# Characters that parsers disagree on: a server URL holding one is refused.
+_URL_BAD_RE = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def check_server_url(url, *, require_scheme=True):
+    """Check a dispatcher URL and parse it as urllib3 does when it connects.
+
+    Parameters
+    ----------
+    url : str
+    require_scheme : bool, optional
+        Also refuse URLs without ``http``/``https`` and a host.
+
+    Returns
+    -------
+    `urllib3.util.Url`
+
+    Raises
+    ------
+    `~astroquery_mmoda.exceptions.InvalidQueryError`
+        If ``url`` holds a backslash, white space or control characters, user
+        information (``user@``), or no ``http``/``https`` scheme and host.
+
+    Examples
+    --------
+    >>> check_server_url("https://www.astro.unige.ch/mmoda/dispatch-data").host
+    'www.astro.unige.ch'
+    >>> check_server_url("http://evil.example\\@127.0.0.1:8000")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InvalidQueryError: ...
+    """
+    text = str(url)
+    shown = redact(text.split("?")[0][:200])
+    if _URL_BAD_RE.search(text.split("?")[0]):
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} holds a backslash, white space or a "
+                                "control character")
+    try:
+        parts = parse_url(text)
+    except Exception:  # urllib3's LocationParseError, ValueError
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} cannot be parsed") from None
+    if parts.auth is not None or "@" in (urlsplit(text).netloc or ""):
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} holds user information (user@host): "
+                                "give the token with Mmoda.login() instead")
+    if require_scheme and ((parts.scheme or "").lower() not in ("http", "https") or not parts.host):
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} needs http:// or https:// and a host")
+    return parts
+
+
+def is_loopback_address(host):
+    """Whether ``host`` is a literal loopback address (127.0.0.0/8, ::1)."""
+    host = (host or "").strip("[]")
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -89,7 +89,7 @@ class MmodaClass(_TokenLogin):
 
             request = response.request
             log.debug(f"HTTP {request.method} {redact(request.url)} -> {response.status_code} "
-                      f"({len(response.content or b'')} bytes)")
+                      f"({response.headers.get('Content-Length', 'unknown')} bytes)")
 
     # -- tokens -------------------------------------------------------------------
 

@@ -20,9 +20,11 @@ class ScriptedDispatcher:
     def __init__(self, script):
         self.script = script
         self.sent = []
+        self.timeouts = []
 
-    def run_analysis(self, params, *, token=None):
+    def run_analysis(self, params, *, token=None, timeout=None):
         self.sent.append(dict(params))
+        self.timeouts.append(timeout)
         return envelope_from_data(self.script(dict(params)))
 
 
