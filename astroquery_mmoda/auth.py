@@ -25,8 +25,8 @@ from .exceptions import InvalidQueryError, LoginError
 from .redaction import redact, register_secret, scrub
 from .token_sources import (KEYRING_USERNAME, TOKEN_ENV_VAR, TOKEN_FILE_NAME, default_token_files,
                             delete_from_keyring, find_token, is_file, is_interactive,
-                            keyring_service_name, no_token_message, save_to_keyring,
-                            write_token_file)
+                            keyring_service_name, legacy_keyring_service_name, no_token_message,
+                            read_token_file, save_to_keyring, write_token_file)
 from .tokens import (_FRONTEND, FRONTEND_URL, REFRESH_ROLE, TokenInfo, _clean, _expired_error,
                      _expiry_phrase, decode_token)
 
@@ -181,16 +181,34 @@ class TokenManager:
             raise _expired_error(info, "The token given")
         return token, info, (label, None)
 
-    def _prompt_for_token(self):
+    def _prompt_for_token(self, no_prompt_message):
         log.info(f"An MMODA API token is needed; get one from {_FRONTEND}.")
+        refused = None
         try:
             answer = self._ask("MMODA API token: ")
         except EOFError:
             answer = ""
+        except Exception as exc:  # e.g. IPython's StdinNotImplementedError in a headless kernel
+            refused = type(exc).__name__
+        if refused is not None:
+            raise LoginError(f"Cannot ask for a token here ({refused}: this session has no input). "
+                             + no_prompt_message)
         token = _clean(answer)
         if not token:
             raise LoginError(f"No token entered; get one from {_FRONTEND}.")
         return self._explicit(token, "prompt")
+
+    def _from_file(self, path):
+        path = Path(path).expanduser()
+        text = read_token_file(path) if is_file(path) else None
+        if text is None:
+            raise LoginError(f"No token read from the file {path}: it is missing, not yours, or "
+                             "not a plain file (see the log).")
+        token = _clean(text)
+        info = TokenInfo.from_token(token, source=str(path))
+        if info.expired:
+            raise _expired_error(info, f"The token in {path}")
+        return token, info, ("file", path)
 
     def login(self, token=None, *, store_token=False, reenter_token=False):
         """Find a token and make it the current one.
@@ -203,8 +221,10 @@ class TokenManager:
 
         Parameters
         ----------
-        token : str, optional
-            A token to use; empty or blank values are ignored.
+        token : str or path-like, optional
+            A token to use (surrounding quotes and a ``Bearer `` prefix are
+            removed), or the path of a file holding one; empty or blank values
+            are ignored.
         store_token : bool, optional
             Save the token used in the system keyring.  If the keyring does
             not work an `~astroquery.exceptions.AuthenticationWarning` is
@@ -227,16 +247,20 @@ class TokenManager:
         """
         service = self.keyring_service
         chosen = None
-        cleaned = _clean(token)
+        if isinstance(token, os.PathLike) or (isinstance(token, str) and _looks_like_path(token)):
+            chosen = self._from_file(token)
+        cleaned = _clean(token) if chosen is None else ""
         if cleaned:
             chosen = self._explicit(cleaned, "argument")
         skipped = []
         if chosen is None and not reenter_token:
-            chosen = find_token(service, self._files, skipped)
+            legacy = legacy_keyring_service_name(self.server_url) if self._keyring_service is None else None
+            chosen = find_token(service, self._files, skipped, legacy)
         if chosen is None:
+            message = no_token_message(service, self._files, skipped, reenter_token)
             if not self._can_prompt():
-                raise LoginError(no_token_message(service, self._files, skipped, reenter_token))
-            chosen = self._prompt_for_token()
+                raise LoginError(message)
+            chosen = self._prompt_for_token(message)
         token, info, origin = chosen
         self._set(token, info, origin)
         log.debug(f"Logged in to MMODA as {info._who()} (token from {info.source}; "
@@ -454,6 +478,14 @@ class TokenManager:
         if first:
             warnings.warn(message, AuthenticationWarning, stacklevel=2)
         return message
+
+
+def _looks_like_path(text):
+    """Whether a login argument names a file rather than being a token (a JWT has no slash)."""
+    text = text.strip()
+    if not text or len(text) > 4096 or (text.count(".") == 2 and text.startswith("eyJ")):
+        return False
+    return "/" in text or "\\" in text or text.startswith("~") or is_file(Path(text))
 
 
 # Characters that parsers disagree on: a server URL holding one is refused.

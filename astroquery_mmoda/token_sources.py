@@ -36,15 +36,27 @@ _MAX_TOKEN_FILE = 1 << 16
 
 
 def keyring_service_name(server_url):
-    """Keyring service of the tokens of a dispatcher: ``astroquery:<host>[:<port>].token``.
+    """Keyring service of the tokens of a dispatcher: ``astroquery:<host>[:<port>]<path>.token``.
+
+    The whole URL but its scheme counts: two dispatchers of one host (e.g.
+    ``/mmoda`` and ``/staging``) keep their tokens apart.
 
     Examples
     --------
-    >>> keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data")
-    'astroquery:www.astro.unige.ch.token'
+    >>> keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data/")
+    'astroquery:www.astro.unige.ch/mmoda/dispatch-data.token'
     >>> keyring_service_name("http://127.0.0.1:8000")
     'astroquery:127.0.0.1:8000.token'
     """
+    return f"astroquery:{_host_port(server_url)}{urlsplit(str(server_url)).path.rstrip('/')}.token"
+
+
+def legacy_keyring_service_name(server_url):
+    """The service earlier versions used, by host only (read, never written)."""
+    return f"astroquery:{_host_port(server_url)}.token"
+
+
+def _host_port(server_url):
     parts = urlsplit(str(server_url))
     host = (parts.hostname or "").lower()
     if not host:
@@ -52,7 +64,7 @@ def keyring_service_name(server_url):
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
-    return f"astroquery:{host}:{port}.token" if port else f"astroquery:{host}.token"
+    return f"{host}:{port}" if port else host
 
 
 def default_token_files():
@@ -93,7 +105,7 @@ def is_interactive():
 # ---------------------------------------------------------------------------
 # Finding a token
 
-def find_token(service, files, skipped):
+def find_token(service, files, skipped, legacy_service=None):
     """The first usable token of the environment, the keyring and the token files.
 
     Parameters
@@ -106,6 +118,8 @@ def find_token(service, files, skipped):
         `no_token_message`).
     skipped : list
         Receives a phrase for every expired or malformed token passed over.
+    legacy_service : str, optional
+        A keyring service of earlier versions, looked in after ``service``.
 
     Returns
     -------
@@ -113,7 +127,7 @@ def find_token(service, files, skipped):
         ``(token, TokenInfo, origin)``, where ``origin`` is ``("env", None)``,
         ``("keyring", service)`` or ``("file", path)``; None if nothing is found.
     """
-    for label, origin, raw in _candidates(service, files):
+    for label, origin, raw in _candidates(service, files, legacy_service):
         try:
             token = _clean(raw)
             if not token:
@@ -132,10 +146,12 @@ def find_token(service, files, skipped):
     return None
 
 
-def _candidates(service, files):
+def _candidates(service, files, legacy_service=None):
     """Yield ``(label, origin, raw token)`` for every source that has a value."""
     yield TOKEN_ENV_VAR, ("env", None), os.environ.get(TOKEN_ENV_VAR)
     yield "keyring", ("keyring", service), read_keyring(service)
+    if legacy_service and legacy_service != service:
+        yield "keyring", ("keyring", legacy_service), read_keyring(legacy_service)
     for path in files():
         if not is_file(path):
             continue

@@ -23,7 +23,7 @@ from astroquery_mmoda.exceptions import LoginError, TokenExpiredError
 from tests.auth_helpers import mint, signature_windows
 
 SERVER = "https://mmoda.example.org/dispatch-data"
-SERVICE = "astroquery:mmoda.example.org.token"
+SERVICE = "astroquery:mmoda.example.org/dispatch-data.token"
 REAL_IS_INTERACTIVE = auth.is_interactive
 
 
@@ -102,7 +102,9 @@ def write(path, text, mode=0o600):
 def test_keyring_service_name():
     assert keyring_service_name(SERVER) == SERVICE
     assert keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data") == \
-        "astroquery:www.astro.unige.ch.token"
+        "astroquery:www.astro.unige.ch/mmoda/dispatch-data.token"
+    assert keyring_service_name("https://www.astro.unige.ch/staging/dispatch-data/") == \
+        "astroquery:www.astro.unige.ch/staging/dispatch-data.token"
     assert keyring_service_name("http://127.0.0.1:8000/") == "astroquery:127.0.0.1:8000.token"
     assert keyring_service_name("http://[::1]:8000") == "astroquery:[::1]:8000.token"
     with pytest.raises(ValueError):
@@ -116,7 +118,7 @@ def test_keyring_service_follows_server(ring):
     with pytest.raises(LoginError):
         manager.login()
     url[0] = "https://two.example.org:8443/dispatch-data"
-    assert manager.keyring_service == "astroquery:two.example.org:8443.token"
+    assert manager.keyring_service == "astroquery:two.example.org:8443/dispatch-data.token"
     assert manager.login().subject == "bob@example.org"
 
 
@@ -132,7 +134,7 @@ def test_default_server_is_conf_server():
     from astroquery_mmoda import conf
 
     with conf.set_temp("server", "http://127.0.0.1:9999/dispatch-data"):
-        assert TokenManager().keyring_service == "astroquery:127.0.0.1:9999.token"
+        assert TokenManager().keyring_service == "astroquery:127.0.0.1:9999/dispatch-data.token"
 
 
 SOURCES = ["argument", "ODA_TOKEN", "keyring", "cwd", "home", "prompt"]
@@ -737,3 +739,52 @@ def test_token_file_is_never_written_through_a_link(places, ring):
     with pytest.warns(AuthenticationWarning, match="session only"):
         manager.replace(mint(hours=48), store=True)
     assert target.read_text() == "keep me"
+
+
+# -- habits: pasted tokens, token files, headless notebooks, one entry per dispatcher -------
+
+@pytest.mark.parametrize("decorate", ['"{}"', "'{}'", "Bearer {}", "bearer {}", '"Bearer {}"\n',
+                                      "  'Bearer  {}'  "])
+def test_login_strips_quotes_and_bearer(decorate, manager):
+    token = mint()
+    manager.login(decorate.format(token))
+    assert manager.token == token
+
+
+@pytest.mark.parametrize("as_path", [True, False])
+def test_login_with_a_token_file_path(as_path, manager, places):
+    token = mint("carol@example.org")
+    path = places.work / "my-token.txt"
+    write(path, f'"{token}"\n')
+    info = manager.login(path if as_path else str(path))
+    assert manager.token == token and info.subject == "carol@example.org" and info.source == str(path)
+    with pytest.raises(LoginError, match="No token read from the file"):
+        manager.login(places.work / "missing.txt")
+
+
+def test_headless_notebook_login_is_a_login_error(places, ring):
+    class StdinNotImplementedError(Exception):
+        """What IPython's kernel raises when the front-end has no input."""
+
+    def no_stdin(prompt):
+        raise StdinNotImplementedError("raw_input was called, but this frontend does not support input")
+
+    manager = TokenManager(server_url=SERVER, prompt=no_stdin, interactive=lambda: True)
+    with pytest.raises(LoginError) as error:
+        manager.login()
+    text = str(error.value)
+    assert "StdinNotImplementedError" in text and "Mmoda.login(token=...)" in text
+    assert "ODA_TOKEN" in text and str(places.home_file) in text
+    assert error.value.__context__ is None
+
+
+def test_token_of_the_old_host_only_entry_is_still_found(ring):
+    ring.set_password("astroquery:mmoda.example.org.token", KEYRING_USERNAME, mint("dave@example.org"))
+    manager = TokenManager(server_url=SERVER)
+    assert manager.keyring_service == SERVICE
+    assert manager.login().subject == "dave@example.org"
+    other = TokenManager(server_url="https://mmoda.example.org/staging/dispatch-data")
+    ring.set_password("astroquery:mmoda.example.org/staging/dispatch-data.token", KEYRING_USERNAME,
+                      mint("erin@example.org"))
+    assert other.login().subject == "erin@example.org"
+    assert manager.login().subject == "dave@example.org"
