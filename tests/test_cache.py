@@ -85,8 +85,10 @@ def test_key_normalises_numbers_but_not_strings():
     assert key_of({"p": float("nan")}) == key_of({"p": float("nan")})
 
 
-def test_key_drops_none_values():
-    assert key_of({"a": 1, "selected_catalog": None}) == key_of({"a": 1})
+def test_key_keeps_none_values():
+    # None is sent as the explicit-empty marker: the server answers it differently (even HTTP 400).
+    assert key_of({"a": 1, "selected_catalog": None}) != key_of({"a": 1})
+    assert key_of({"a": 1, "p": None}) == key_of({"p": None, "a": 1})
 
 
 def test_key_ignores_token_and_job_bookkeeping():
@@ -103,7 +105,50 @@ def test_key_separates_users():
     assert key_of(user=None) != key_of(user="alice@example.org")
     assert key_of(user=None) == key_of(user="")
     assert key_of(user=None) != key_of(user="anonymous")
-    assert key_of(user={"sub": "alice@example.org", "roles": "x"}) == key_of(user="alice@example.org")
+    assert key_of(user={"sub": "alice@example.org"}) == key_of(user="alice@example.org")
+
+
+def test_key_holds_the_roles_of_the_token():
+    general = {"sub": "alice@example.org", "roles": "general"}
+    assert key_of(user=general) != key_of(user={"sub": "alice@example.org"})
+    assert key_of(user=general) == key_of(user={"sub": "alice@example.org", "roles": ["general"]})
+    assert key_of(user={"sub": "a", "roles": "x, general"}) == key_of(user={"sub": "a", "roles": "general,x"})
+
+
+def test_key_identity_is_sub_else_email():
+    assert key_of(user={"email": "alice@example.org"}) == key_of(user={"sub": "alice@example.org"})
+    assert key_of(user={"email": "alice@example.org"}) != key_of(user=None)
+    assert key_of(user={"sub": "bob@example.org", "email": "alice@example.org"}) == \
+        key_of(user="bob@example.org")
+
+
+def test_tokens_without_identity_share_nothing():
+    first, second = {"roles": "general", "exp": 1}, {"roles": "general", "exp": 2}
+    assert key_of(user=first) != key_of(user=second)
+    assert key_of(user=first) not in (key_of(user=None), key_of(user="None"))
+    assert key_of(user=first) == key_of(user=dict(first))
+
+
+def test_key_accepts_a_token_info():
+    import jwt
+    from astroquery_mmoda.tokens import TokenInfo
+    token = jwt.encode({"sub": "alice@example.org", "roles": "general", "exp": 4102444800}, "k" * 32,
+                       algorithm="HS256")
+    info = TokenInfo.from_token(token, source="argument")
+    assert key_of(user=info) == key_of(user={"sub": "alice@example.org", "roles": "general"})
+
+
+def test_descriptions_are_kept_per_user_and_roles(tmp_path):
+    from astroquery_mmoda.cache import DescriptionCache
+    descriptions = DescriptionCache(tmp_path)
+    role = {"sub": "alice@example.org", "roles": "general,integral-private"}
+    assert descriptions.put(URL, "isgri", [["with role"]], user=role)
+    assert descriptions.get(URL, "isgri") is None
+    assert descriptions.get(URL, "isgri", user={"sub": "alice@example.org"}) is None
+    assert descriptions.get(URL, "isgri", user={"sub": "bob@example.org", "roles": role["roles"]}) is None
+    assert descriptions.get(URL, "isgri", user=role) == [["with role"]]
+    assert descriptions.put(URL, "isgri", [["anonymous"]])
+    assert descriptions.get(URL, "isgri") == [["anonymous"]]
 
 
 def test_key_ignores_url_trailing_slash_and_host_case():
