@@ -44,6 +44,15 @@ class Conf(_config.ConfigNamespace):
     post_threshold = _config.ConfigItem(
         1000, "Requests whose encoded parameters are longer than this many characters "
               "are sent with POST instead of GET.")
+    heartbeat = _config.ConfigItem(
+        60.0, "While a job's state does not change, an INFO line says it is alive every this many "
+              "seconds.")
+    max_retry_after = _config.ConfigItem(
+        30.0, "Longest wait, in seconds, that a server's Retry-After header can ask for before a "
+              "retry.")
+    max_answer_size = _config.ConfigItem(
+        1024.0, "Largest answer of the dispatcher (and largest cache entry read back), in MiB; "
+                "a larger one is a ProtocolError.")
 
 
 conf = Conf()

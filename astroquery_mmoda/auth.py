@@ -9,6 +9,7 @@ refresh request is passed in as a callable).  What a token says is read by
 import getpass
 import ipaddress
 import os
+import re
 import threading
 import time
 import warnings
@@ -18,17 +19,18 @@ from urllib.parse import urlsplit
 import astropy.units as u
 from astroquery import log
 from astroquery.exceptions import AuthenticationWarning
+from urllib3.util import parse_url
 
-from .exceptions import LoginError
+from .exceptions import InvalidQueryError, LoginError
 from .redaction import redact, register_secret, scrub
 from .token_sources import (KEYRING_USERNAME, TOKEN_ENV_VAR, TOKEN_FILE_NAME, default_token_files,
                             delete_from_keyring, find_token, is_file, is_interactive,
-                            keyring_service_name, no_token_message, save_to_keyring,
-                            write_token_file)
+                            keyring_service_name, legacy_keyring_service_name, no_token_message,
+                            read_token_file, save_to_keyring, write_token_file)
 from .tokens import (_FRONTEND, FRONTEND_URL, REFRESH_ROLE, TokenInfo, _clean, _expired_error,
                      _expiry_phrase, decode_token)
 
-__all__ = ["redact", "scrub", "decode_token", "TokenInfo", "TokenManager",
+__all__ = ["redact", "scrub", "decode_token", "TokenInfo", "TokenManager", "check_server_url",
            "keyring_service_name", "default_token_files", "is_interactive",
            "TOKEN_ENV_VAR", "TOKEN_FILE_NAME", "KEYRING_USERNAME", "FRONTEND_URL",
            "REFRESH_ROLE"]
@@ -179,16 +181,34 @@ class TokenManager:
             raise _expired_error(info, "The token given")
         return token, info, (label, None)
 
-    def _prompt_for_token(self):
+    def _prompt_for_token(self, no_prompt_message):
         log.info(f"An MMODA API token is needed; get one from {_FRONTEND}.")
+        refused = None
         try:
             answer = self._ask("MMODA API token: ")
         except EOFError:
             answer = ""
+        except Exception as exc:  # e.g. IPython's StdinNotImplementedError in a headless kernel
+            refused = type(exc).__name__
+        if refused is not None:
+            raise LoginError(f"Cannot ask for a token here ({refused}: this session has no input). "
+                             + no_prompt_message)
         token = _clean(answer)
         if not token:
             raise LoginError(f"No token entered; get one from {_FRONTEND}.")
         return self._explicit(token, "prompt")
+
+    def _from_file(self, path):
+        path = Path(path).expanduser()
+        text = read_token_file(path) if is_file(path) else None
+        if text is None:
+            raise LoginError(f"No token read from the file {path}: it is missing, not yours, or "
+                             "not a plain file (see the log).")
+        token = _clean(text)
+        info = TokenInfo.from_token(token, source=str(path))
+        if info.expired:
+            raise _expired_error(info, f"The token in {path}")
+        return token, info, ("file", path)
 
     def login(self, token=None, *, store_token=False, reenter_token=False):
         """Find a token and make it the current one.
@@ -201,8 +221,10 @@ class TokenManager:
 
         Parameters
         ----------
-        token : str, optional
-            A token to use; empty or blank values are ignored.
+        token : str or path-like, optional
+            A token to use (surrounding quotes and a ``Bearer `` prefix are
+            removed), or the path of a file holding one; empty or blank values
+            are ignored.
         store_token : bool, optional
             Save the token used in the system keyring.  If the keyring does
             not work an `~astroquery.exceptions.AuthenticationWarning` is
@@ -225,16 +247,20 @@ class TokenManager:
         """
         service = self.keyring_service
         chosen = None
-        cleaned = _clean(token)
+        if isinstance(token, os.PathLike) or (isinstance(token, str) and _looks_like_path(token)):
+            chosen = self._from_file(token)
+        cleaned = _clean(token) if chosen is None else ""
         if cleaned:
             chosen = self._explicit(cleaned, "argument")
         skipped = []
         if chosen is None and not reenter_token:
-            chosen = find_token(service, self._files, skipped)
+            legacy = legacy_keyring_service_name(self.server_url) if self._keyring_service is None else None
+            chosen = find_token(service, self._files, skipped, legacy)
         if chosen is None:
+            message = no_token_message(service, self._files, skipped, reenter_token)
             if not self._can_prompt():
-                raise LoginError(no_token_message(service, self._files, skipped, reenter_token))
-            chosen = self._prompt_for_token()
+                raise LoginError(message)
+            chosen = self._prompt_for_token(message)
         token, info, origin = chosen
         self._set(token, info, origin)
         log.debug(f"Logged in to MMODA as {info._who()} (token from {info.source}; "
@@ -384,6 +410,9 @@ class TokenManager:
     def check_transport(url):
         """Refuse to send a token over plain HTTP except to this machine.
 
+        The host is read by the parser that connects (urllib3's), after
+        `check_server_url`.
+
         Parameters
         ----------
         url : str
@@ -392,18 +421,28 @@ class TokenManager:
         Raises
         ------
         `~astroquery_mmoda.exceptions.LoginError`
-            Unless ``url`` is ``https``, or ``http`` to a loopback address
-            (``localhost``, 127.0.0.0/8, ``::1``).
+            Unless ``url`` is ``https``, or ``http`` to a literal loopback
+            address (127.0.0.0/8, ``::1``; names such as ``localhost`` are
+            resolved by DNS, so they are not trusted); also if ``url`` is
+            malformed (see `check_server_url`).
         """
-        parts = urlsplit(str(url))
-        scheme = parts.scheme.lower()
-        if scheme == "https" and parts.hostname:
+        problem = None
+        try:
+            parts = check_server_url(url, require_scheme=False)
+        except InvalidQueryError as exc:
+            problem = exc.args[0] if exc.args else "malformed"
+        if problem is not None:
+            raise LoginError(f"Refusing to send the MMODA token: {problem}.")
+        scheme = (parts.scheme or "").lower()
+        if scheme == "https" and parts.host:
             return
-        if scheme == "http" and _is_loopback_host(parts.hostname):
+        if scheme == "http" and is_loopback_address(parts.host):
             return
-        where = redact(f"{parts.scheme}://{parts.hostname or ''}")
-        raise LoginError(f"Refusing to send the MMODA token to {where}: tokens are only sent over "
-                         "https, or over http to this machine (localhost, 127.0.0.0/8, ::1).")
+        where = redact(f"{parts.scheme}://{parts.host or ''}")
+        hint = " (use http://127.0.0.1 instead of localhost)" if (parts.host or "").lower().rstrip(".") \
+            .endswith("localhost") else ""
+        raise LoginError(f"Refusing to send the MMODA token to {where}{hint}: tokens are only sent over "
+                         "https, or over http to a loopback address of this machine (127.0.0.0/8, ::1).")
 
     def expiry_warning(self, within_seconds=3600):
         """Warn if the token expires soon, e.g. before a long job.
@@ -441,10 +480,65 @@ class TokenManager:
         return message
 
 
-def _is_loopback_host(host):
-    host = (host or "").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
+def _looks_like_path(text):
+    """Whether a login argument names a file rather than being a token (a JWT has no slash)."""
+    text = text.strip()
+    if not text or len(text) > 4096 or (text.count(".") == 2 and text.startswith("eyJ")):
+        return False
+    return "/" in text or "\\" in text or text.startswith("~") or is_file(Path(text))
+
+
+# Characters that parsers disagree on: a server URL holding one is refused.
+_URL_BAD_RE = re.compile(r"[\\\s\x00-\x1f\x7f]")
+
+
+def check_server_url(url, *, require_scheme=True):
+    """Check a dispatcher URL and parse it as urllib3 does when it connects.
+
+    Parameters
+    ----------
+    url : str
+    require_scheme : bool, optional
+        Also refuse URLs without ``http``/``https`` and a host.
+
+    Returns
+    -------
+    `urllib3.util.Url`
+
+    Raises
+    ------
+    `~astroquery_mmoda.exceptions.InvalidQueryError`
+        If ``url`` holds a backslash, white space or control characters, user
+        information (``user@``), or no ``http``/``https`` scheme and host.
+
+    Examples
+    --------
+    >>> check_server_url("https://www.astro.unige.ch/mmoda/dispatch-data").host
+    'www.astro.unige.ch'
+    >>> check_server_url("http://evil.example\\@127.0.0.1:8000")  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    InvalidQueryError: ...
+    """
+    text = str(url)
+    shown = redact(text.split("?")[0][:200])
+    if _URL_BAD_RE.search(text.split("?")[0]):
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} holds a backslash, white space or a "
+                                "control character")
+    try:
+        parts = parse_url(text)
+    except Exception:  # urllib3's LocationParseError, ValueError
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} cannot be parsed") from None
+    if parts.auth is not None or "@" in (urlsplit(text).netloc or ""):
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} holds user information (user@host): "
+                                "give the token with Mmoda.login() instead")
+    if require_scheme and ((parts.scheme or "").lower() not in ("http", "https") or not parts.host):
+        raise InvalidQueryError(f"the dispatcher URL {shown!r} needs http:// or https:// and a host")
+    return parts
+
+
+def is_loopback_address(host):
+    """Whether ``host`` is a literal loopback address (127.0.0.0/8, ::1)."""
+    host = (host or "").strip("[]")
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -27,7 +27,7 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery import cache_conf, log
 
 from .cache_files import (SUFFIX, atomic_write, check_key, clear_entries, discard, entry_files,
-                          jsonable, normalise_url, now_utc, read_bytes, short_key)
+                          entry_mtime, jsonable, normalise_url, now_utc, read_bytes, short_key)
 from .journal import JOURNAL_COLUMNS, JobJournal
 from .redaction import scrub
 
@@ -41,7 +41,7 @@ IGNORED_PARAMETERS = frozenset({
     "off_line", "async_dispatcher", "instrument", "product_type", "query_type",
 })
 
-_KEY_VERSION = 1
+_KEY_VERSION = 2
 _RESULT_FORMAT = "astroquery_mmoda-result"
 _RESULT_VERSION = 1
 # Integers beyond this are not exactly representable as floats: keep them apart.
@@ -68,12 +68,35 @@ def _canonical(value):
     return value
 
 
-def _user_id(user):
-    if isinstance(user, Mapping):
-        user = user.get("sub") or user.get("email")
+def _identity(user):
+    """What the cache keys on of the user: who (``sub``, else ``email``) and which roles.
+
+    ``user`` is None (anonymous), an identity string, the token's claims, or
+    a `~astroquery_mmoda.tokens.TokenInfo`.  A token with neither ``sub``
+    nor ``email`` gets an identity of its own (a hash of all its claims):
+    its results are never shared with another token.
+    """
     if user is None or user == "":
         return None
-    return str(user)
+    if isinstance(user, str):
+        return {"id": user, "roles": []}
+    claims = user.claims if hasattr(user, "claims") and hasattr(user, "roles") else user
+    if not isinstance(claims, Mapping):
+        return {"id": str(user), "roles": []}
+    roles = _roles_of(claims.get("roles"))
+    who = claims.get("sub") or claims.get("email")
+    if who in (None, ""):
+        digest = hashlib.sha256(json.dumps(jsonable(claims), sort_keys=True).encode()).hexdigest()
+        return {"id": None, "token": digest, "roles": roles}
+    return {"id": str(who), "roles": roles}
+
+
+def _roles_of(value):
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        return []
+    return sorted({str(role).strip() for role in value if str(role).strip()})
 
 
 def cache_key(*, url, instrument, product, query_type, params, user):
@@ -89,15 +112,18 @@ def cache_key(*, url, instrument, product, query_type, params, user):
         ``query_type`` may be None.
     params : dict
         The query parameters.  Keys in `IGNORED_PARAMETERS` (the token,
-        ``session_id``, ``job_id``, ``query_status``, ``api``, ...) and keys
-        whose value is None are left out, as the dispatcher does for its job
-        ids.  Order does not matter.  Numbers are compared by value: ``10``,
+        ``session_id``, ``job_id``, ``query_status``, ``api``, ...) are left
+        out; None values are kept (they are sent as the explicit-empty
+        marker).  Order does not matter.  Numbers are compared by value: ``10``,
         ``10.0`` and ``numpy.int64(10)`` give the same key, while the string
         ``"10"`` does not.  Lists, tuples and dictionaries are compared as
         JSON (sorted keys, list order kept); other objects by their `str`.
-    user : str, dict or None
-        The ``sub`` claim of the token (or the claims themselves); None or
-        empty for anonymous queries.  Different users never share a key.
+    user : `~astroquery_mmoda.tokens.TokenInfo`, dict, str or None
+        The token's description (or its claims, or an identity string); None
+        or empty for anonymous queries.  The identity is ``sub``, else
+        ``email``; the token's roles count too, so a result fetched with a
+        role is never served to a token without it.  Different users never
+        share a key; a token with no identity shares with no other token.
 
     Returns
     -------
@@ -112,8 +138,9 @@ def cache_key(*, url, instrument, product, query_type, params, user):
     >>> len(key), key == cache_key(params={"E1_keV": 30.0, "DEC": 22.01, "RA": 83.63}, **query)
     (64, True)
     """
+    # None stays: it is sent as the explicit-empty marker, which the server reads differently.
     kept = {str(name): _canonical(jsonable(value)) for name, value in (params or {}).items()
-            if value is not None and str(name) not in IGNORED_PARAMETERS}
+            if str(name) not in IGNORED_PARAMETERS}
     document = {
         "version": _KEY_VERSION,
         "url": normalise_url(url),
@@ -121,7 +148,7 @@ def cache_key(*, url, instrument, product, query_type, params, user):
         "product": None if product is None else str(product),
         "query_type": None if query_type is None else str(query_type),
         "params": kept,
-        "user": _user_id(user),
+        "user": _identity(user),
     }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=True)
@@ -238,14 +265,9 @@ class ResultCache:
         if not cache_conf.cache_active:
             log.debug(f"MMODA cache off: result {short_key(key)} not looked up")
             return None
-        try:
-            written = path.stat().st_mtime
-        except (FileNotFoundError, NotADirectoryError):
+        written = entry_mtime(path)
+        if written is None:
             log.debug(f"MMODA cache miss: result {short_key(key)}")
-            return None
-        except OSError as error:
-            warnings.warn(f"Cannot read the MMODA cache file {path}: {error.strerror or error}",
-                          AstropyUserWarning)
             return None
         timeout = cache_conf.cache_timeout
         if timeout is not None and timeout >= 0 and time.time() - written > timeout:
@@ -341,21 +363,27 @@ class DescriptionCache:
     def __init__(self, location):
         self.directory = Path(location) / "descriptions"
 
-    def _path(self, server, instrument):
-        name = hashlib.sha256(f"{normalise_url(server)}\n{instrument}".encode()).hexdigest()
+    def _path(self, server, instrument, user=None):
+        identity = _identity(user)
+        text = f"{normalise_url(server)}\n{instrument}"
+        if identity is not None:  # what a server describes depends on who asks
+            text += "\n" + json.dumps(identity, sort_keys=True)
+        name = hashlib.sha256(text.encode()).hexdigest()
         return self.directory / f"{name}.json"
 
-    def get(self, server, instrument):
-        """The stored description, or None (absent, too old, unreadable, caching off)."""
+    def get(self, server, instrument, user=None):
+        """The stored description, or None (absent, too old, unreadable, caching off).
+
+        ``user`` is as for `cache_key`: descriptions fetched with a token are
+        kept apart from anonymous ones and from other users' and roles'.
+        """
         if not cache_conf.cache_active:
             return None
-        path = self._path(server, instrument)
+        path = self._path(server, instrument, user)
         timeout = cache_conf.cache_timeout
         max_age = self.max_age if timeout is None or timeout < 0 else min(timeout, self.max_age)
-        try:
-            if time.time() - path.stat().st_mtime > max_age:
-                return None
-        except OSError:
+        written = entry_mtime(path)
+        if written is None or time.time() - written > max_age:
             return None
         data = read_bytes(path)
         try:
@@ -364,9 +392,9 @@ class DescriptionCache:
             discard(path, "description", "not JSON")
             return None
 
-    def put(self, server, instrument, description):
-        """Store a description; returns whether it was written."""
+    def put(self, server, instrument, description, user=None):
+        """Store a description (for ``user``, see `get`); returns whether it was written."""
         if not cache_conf.cache_active:
             return False
-        path = self._path(server, instrument)
+        path = self._path(server, instrument, user)
         return atomic_write(self.directory, path.name, json.dumps(scrub(description)).encode())

@@ -1,16 +1,18 @@
 """The files of the cache folder, shared by `~astroquery_mmoda.cache` and `~astroquery_mmoda.journal`.
 
-Entries are JSON files named by their key, written to a temporary file in the
-same folder and moved into place with `os.replace`, so a reader never sees a
-partial file, even with several threads or processes writing the same entry.
+Entries are JSON files named by their key, written by
+`astroquery_mmoda.writing` (a temporary file in the same folder moved into
+place), so a reader never sees a partial file, even with several threads or
+processes writing the same entry.  Reads take regular files only, never
+follow links and stop at ``conf.max_answer_size``.
 Problems with the folder (missing, read-only, unreadable files) never raise:
 they are warnings, and the folder then behaves as if it were empty.
 """
+import errno
 import numbers
 import os
 import re
-import tempfile
-import time
+import stat
 import warnings
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -20,9 +22,14 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery import log
 from astroquery.exceptions import CorruptDataWarning
 
+from .writing import write_file
+
 #: Entry names: a key (see `check_key`) and this suffix.
 SUFFIX = ".json"
 KEY_RE = re.compile(r"[0-9a-f]{16,128}")
+# Never follow a link, never wait for a FIFO's writer.
+_READ_FLAGS = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
 
 
 def normalise_url(url):
@@ -71,61 +78,92 @@ def now_utc():
 
 
 def atomic_write(directory, name, data):
-    """Write ``data`` (bytes) to ``directory / name`` through a temporary file.
+    """Write ``data`` (bytes) to ``directory / name`` with `~astroquery_mmoda.writing.write_file`.
 
     Returns True on success; warns and returns False when the folder cannot be
-    written.
+    written (or the entry is a link or a special file, which is never written through).
     """
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+        write_file(directory / name, data, overwrite=True)
+    except FileNotFoundError:
+        # The temporary file or the folder vanished: a concurrent clear() removed it.
+        log.debug(f"MMODA cache: write of {name[:12]} abandoned (folder cleared meanwhile)")
+        return False
     except OSError as error:
         warnings.warn(f"Cannot write to the MMODA cache folder {directory}: {error.strerror or error}",
                       AstropyUserWarning)
         return False
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        _replace(temporary, directory / name)
-    except OSError as error:
-        try:
-            os.unlink(temporary)
-        except OSError:
-            pass
-        if isinstance(error, FileNotFoundError):
-            # The temporary file vanished: a concurrent clear() removed it.
-            log.debug(f"MMODA cache: write of {name[:12]} abandoned (folder cleared meanwhile)")
-        else:
-            warnings.warn(f"Cannot write to the MMODA cache folder {directory}: "
-                          f"{error.strerror or error}", AstropyUserWarning)
-        return False
     return True
 
 
-def _replace(source, target):
-    # On Windows, os.replace fails while another process has the target open;
-    # such a reader finishes quickly.
-    for attempt in range(10):
-        try:
-            os.replace(source, target)
-            return
-        except PermissionError:
-            if os.name != "nt" or attempt == 9:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+def max_entry_bytes():
+    """The largest cache entry read back, in bytes (``conf.max_answer_size`` MiB)."""
+    from . import conf
+
+    return int(float(conf.max_answer_size) * 2 ** 20)
 
 
-def read_bytes(path):
-    """Bytes of ``path``; None if absent; warns and returns None if unreadable."""
+def entry_mtime(path):
+    """Modification time of the regular file ``path`` (links not followed), or None.
+
+    None when there is no such file; a link or a special file (which only a
+    person can have put there) is removed with a `CorruptDataWarning`; the
+    target of a link is never touched.
+    """
     try:
-        with open(path, "rb") as stream:
-            return stream.read()
+        info = os.lstat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as error:
         warnings.warn(f"Cannot read the MMODA cache file {path}: {error.strerror or error}",
                       AstropyUserWarning)
         return None
+    if stat.S_ISDIR(info.st_mode):
+        warnings.warn(f"Cannot read the MMODA cache file {path}: it is a folder", AstropyUserWarning)
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        discard(path, "entry", "a link or a special file, not a regular file")
+        return None
+    return info.st_mtime
+
+
+def read_bytes(path, limit=None):
+    """Bytes of the regular file ``path``, at most ``limit`` of them (default `max_entry_bytes`).
+
+    Returns None if absent; warns and returns None if unreadable, too large, a
+    symbolic link or not a regular file (never blocks on a FIFO or reads a device).
+    """
+    limit = max_entry_bytes() if limit is None else int(limit)
+    try:
+        descriptor = os.open(path, _READ_FLAGS)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as error:
+        reason = "a symbolic link" if error.errno == errno.ELOOP else (error.strerror or error)
+        warnings.warn(f"Cannot read the MMODA cache file {path}: {reason}", AstropyUserWarning)
+        return None
+    try:
+        with os.fdopen(descriptor, "rb") as stream:
+            info = os.fstat(stream.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                warnings.warn(f"Cannot read the MMODA cache file {path}: not a regular file",
+                              AstropyUserWarning)
+                return None
+            if info.st_size > limit:
+                warnings.warn(f"Ignored the MMODA cache file {path}: {info.st_size} bytes, more than "
+                              f"conf.max_answer_size", AstropyUserWarning)
+                return None
+            data = stream.read(limit + 1)
+    except OSError as error:
+        warnings.warn(f"Cannot read the MMODA cache file {path}: {error.strerror or error}",
+                      AstropyUserWarning)
+        return None
+    if len(data) > limit:  # grew while being read
+        warnings.warn(f"Ignored the MMODA cache file {path}: more than conf.max_answer_size",
+                      AstropyUserWarning)
+        return None
+    return data
 
 
 def discard(path, what, reason):

@@ -89,7 +89,7 @@ class MmodaClass(_TokenLogin):
 
             request = response.request
             log.debug(f"HTTP {request.method} {redact(request.url)} -> {response.status_code} "
-                      f"({len(response.content or b'')} bytes)")
+                      f"({response.headers.get('Content-Length', 'unknown')} bytes)")
 
     # -- tokens -------------------------------------------------------------------
 
@@ -177,11 +177,11 @@ class MmodaClass(_TokenLogin):
                 from .cache import DescriptionCache
 
                 stored = DescriptionCache(self.cache_location)
-                raw = stored.get(self.server, instrument)
+                raw = stored.get(self.server, instrument, user=self._user())
                 if raw is None:
                     raw = self._dispatcher.meta_data(instrument, token=self._token())
                     self._meta_cache[key] = parse_meta_data(raw)
-                    stored.put(self.server, instrument, raw)
+                    stored.put(self.server, instrument, raw, user=self._user())
                 else:
                     self._meta_cache[key] = parse_meta_data(raw)
             return self._meta_cache[key]
@@ -244,7 +244,8 @@ class MmodaClass(_TokenLogin):
         return JobJournal(self.cache_location)
 
     def _user(self):
-        return self._tokens.info().subject if self._tokens.token else None
+        # The cache keys on the identity (sub, else email) and the roles of the token.
+        return self._tokens.info() if self._tokens.token else None
 
     def _key(self, instrument, product, query_type, params):
         from .cache import cache_key

@@ -10,17 +10,20 @@ import logging
 import math
 import re
 import numbers
+import time
 import warnings
 from dataclasses import dataclass, field
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util import parse_url
 from urllib3.util.retry import Retry
 
 from astroquery import log
 
 from . import conf
-from .auth import TokenManager
+from .auth import TokenManager, check_server_url
 from .exceptions import _shorten
 from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
                          MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
@@ -35,9 +38,15 @@ NULL = "\x00"
 # Sent as given, never JSON-encoded: the server parses these itself.
 _COMMA_LISTS = ("scw_list", "catalog_selected_objects")
 _TRANSIENT_STATUSES = (502, 503, 504)
+_MAX_SAME_ORIGIN_REDIRECTS = 3
+_CONNECT_TIMEOUT = 30.0
+_READ_CHUNK = 1 << 20
 # Messages of jobs that ran but found nothing to work on.
 _NO_DATA_MARKERS = ("failed: get dataserver products", "no usable data", "nodata", "no data")
 _TERMINAL = ("done", "failed")
+# Paragraphs of the dispatcher's failure texts that say nothing about the failure.
+_BOILERPLATE_RE = re.compile(r"support team has been notified|write a feedback|investigating to resolve",
+                             re.IGNORECASE)
 _STATUS_RE = re.compile(r"[a-z][a-z_-]{0,31}")
 
 
@@ -234,36 +243,94 @@ def envelope_from_data(data):
                     products=products, data=data)
 
 
+def _text_field(mapping, name):
+    value = mapping.get(name) if isinstance(mapping, dict) else None
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return str(value).strip()
+
+
+def _useful(text):
+    """``text`` without the dispatcher's boilerplate paragraphs (support team, feedback button)."""
+    kept = [part.strip() for part in re.split(r"\n\s*\n", text)
+            if part.strip() and not _BOILERPLATE_RE.search(part)]
+    return " ".join(" ".join(kept).split())
+
+
+def failure_reason(exit_status):
+    """What a failed job's ``exit_status`` says, as one line, and whether it means "no data".
+
+    Dispatcher 1.3.3 puts the reason in ``message`` and ``error_message``;
+    1.3.6 puts the plugin's exception in ``debug_message`` (e.g.
+    ``SpiacsAnalysisException('no usable data found')``) next to a generic
+    "the support team has been notified" text.  All three are read.
+
+    Returns
+    -------
+    text : str
+        The distinct useful parts joined by "; " (tokens removed, shortened).
+    no_data : bool
+        Whether any of them carries a no-data marker.
+
+    Examples
+    --------
+    >>> failure_reason({"message": "Error when getting query products",
+    ...                 "error_message": "The support team has been notified",
+    ...                 "debug_message": "SpiacsAnalysisException('no usable data found')"})
+    ("Error when getting query products; SpiacsAnalysisException('no usable data found')", True)
+    """
+    parts = []
+    for name in ("message", "error_message", "debug_message"):
+        text = _useful(redact(_shorten(_text_field(exit_status, name), 4000)))
+        if text and not any(text in seen for seen in parts):
+            parts.append(_shorten(text, 1000))
+    joined = "; ".join(parts)
+    lowered = joined.lower().replace(" ", "")
+    no_data = any(marker.replace(" ", "") in lowered for marker in _NO_DATA_MARKERS)
+    return joined, no_data
+
+
 def raise_for_job_failure(envelope):
     """Raise `JobFailedError` (or `NoDataError`) if the envelope reports a failure.
 
     A ``done`` answer whose ``exit_status.status`` is not 0 is a failure too.
+    The message is `failure_reason`'s.
     """
     failed = envelope.query_status == "failed" or (
         envelope.query_status == "done" and envelope.exit_status.get("status", 0) != 0)
     if not failed:
         return
-    exit_status = envelope.exit_status
-    message = (exit_status.get("message") or "").strip()
-    error = (exit_status.get("error_message") or "").strip()
-    text = "; ".join(part for part in (message, error) if part) or "the job failed"
-    lowered = text.lower().replace(" ", "")
-    kind = NoDataError if any(marker.replace(" ", "") in lowered for marker in _NO_DATA_MARKERS) \
-        else JobFailedError
-    raise kind(f"MMODA job failed: {text}", job_id=envelope.job_id,
-               status_code=envelope.data.get("status_code"),
-               debug_message=exit_status.get("debug_message", ""))
+    text, no_data = failure_reason(envelope.exit_status)
+    kind = NoDataError if no_data else JobFailedError
+    error = kind(f"MMODA job failed: {text or 'the job failed'}", job_id=envelope.job_id,
+                 status_code=envelope.data.get("status_code"),
+                 debug_message=_text_field(envelope.exit_status, "debug_message"))
+    raise error
 
 
 _URLLIB3_FILTER = RedactingFilter()
 
 
+class _RetryNoticeFilter(logging.Filter):
+    """urllib3's "Retrying (...)" warnings become DEBUG lines of ours (the error says it all)."""
+
+    def filter(self, record):
+        if record.levelno >= logging.WARNING and str(record.msg).startswith(("Retrying", "Connection pool")):
+            log.debug(f"MMODA: {redact(record.getMessage())[:300]}")
+            return False
+        return True
+
+
+_RETRY_NOTICE_FILTER = _RetryNoticeFilter()
+
+
 def install_log_redaction():
-    """Make urllib3's DEBUG lines (which show full URLs) token-free."""
+    """Make urllib3's DEBUG lines (which show full URLs) token-free, and its retry warnings quiet."""
     for name in ("urllib3.connectionpool", "urllib3.util.retry"):
         logger = logging.getLogger(name)
-        if _URLLIB3_FILTER not in logger.filters:
-            logger.addFilter(_URLLIB3_FILTER)
+        for wanted in (_URLLIB3_FILTER, _RETRY_NOTICE_FILTER):
+            if wanted not in logger.filters:
+                logger.addFilter(wanted)
 
 
 def _error_text(response):
@@ -324,9 +391,9 @@ class DispatcherClient:
                            allowed_methods=frozenset({"GET", "POST"}),
                            raise_on_status=False, respect_retry_after_header=True)
             try:
-                policy = Retry(backoff_max=8, **options)
+                policy = _CappedRetry(backoff_max=8, **options)
             except TypeError:  # urllib3 < 2 has a fixed maximum back-off
-                policy = Retry(**options)
+                policy = _CappedRetry(**options)
             adapter = HTTPAdapter(max_retries=policy, pool_maxsize=max(int(conf.max_concurrent), 10))
             self._query._session.mount("http://", adapter)
             self._query._session.mount("https://", adapter)
@@ -336,50 +403,104 @@ class DispatcherClient:
                 timeout=None):
         """One exchange with the dispatcher; returns the `requests.Response` of a 2xx answer.
 
-        Raises the package's exceptions for everything else.
+        ``timeout`` (default ``conf.timeout``) bounds the whole exchange, the
+        answer's body included; the body may not exceed ``conf.max_answer_size``.
+        A request that carries the token follows no redirect except to the same
+        dispatcher (scheme, host and port).  Plain-http requests never use a
+        proxy of the environment.  Raises the package's exceptions for
+        everything else; they are raised outside any ``except`` block, so no
+        exception of the HTTP library (whose text may hold the token) is
+        attached to them.
         """
+        try:
+            outcome = self._exchange(path, params, token, method, allow_redirects, timeout)
+        finally:
+            token = params = None  # frames of a traceback keep their locals
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _exchange(self, path, params, token, method, allow_redirects, timeout):
+        """The response, or the exception to raise (built outside the HTTP library's ``except``)."""
         self._mount_retries()
         url = f"{self.url}/{path}"
+        check_server_url(url)
         params = dict(params)
         if token:
             TokenManager.check_transport(url)
             params["token"] = token
+            allow_redirects = False  # same-origin redirects are followed below
         if method is None:
             method = "POST" if len(json.dumps(params)) > int(conf.post_threshold) else "GET"
-        send = {"data": params} if method == "POST" else {"params": params}
         log.debug(f"MMODA {method} {path} ({', '.join(sorted(k for k in params if k != 'token'))})")
-        timeout = timeout or float(conf.timeout)
+        timeout = min(float(timeout), float(conf.timeout)) if timeout else float(conf.timeout)
+        deadline = time.monotonic() + timeout
+        try:
+            for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
+                outcome = self._send(method, url, params, allow_redirects, timeout, deadline)
+                if isinstance(outcome, BaseException):
+                    return outcome
+                target = _same_origin_redirect(url, outcome) if token else None
+                if target is None:
+                    break
+                outcome.close()
+                url = target
+        finally:
+            params = token = None
+        if isinstance(outcome, requests.Response):
+            self._raise_for_status(outcome, path)
+        return outcome
+
+    def _send(self, method, url, params, allow_redirects, timeout, deadline):
+        send = {"data": params} if method == "POST" else {"params": params}
+        failure = None
         try:
             # The astroquery session (its hooks, user agent and retrying adapter)
             # without BaseQuery._request: with cache=False that toggles the
             # process-wide cache_conf.cache_active, which other threads see.
             # Answers are never cached here: finished results go to cache.py.
-            response = self._query._session.request(method, url, timeout=timeout, stream=True,
-                                                    allow_redirects=allow_redirects, **send)
-            # One pass in large chunks: a 50 MB product in 10 kB reads is slow.
-            response._content = b"".join(response.iter_content(chunk_size=1 << 20))
-        except requests.exceptions.RetryError as exc:
-            raise DispatcherUnavailable(f"the MMODA dispatcher at {self.url} keeps failing "
-                                        f"({redact(_short_reason(exc))}); try again later") from None
+            response = self._query._session.request(
+                method, url, timeout=(min(timeout, _CONNECT_TIMEOUT), timeout), stream=True,
+                allow_redirects=allow_redirects, proxies=_proxies_for(url), **send)
         except requests.exceptions.RequestException as exc:
-            if _timed_out(exc):
-                raise DispatcherUnavailable(
-                    f"the MMODA dispatcher at {self.url} timed out: no answer within {timeout:g} s "
-                    f"(after {conf.max_retries} retries)") from None
-            if isinstance(exc, requests.exceptions.ConnectionError):
-                raise DispatcherUnavailable(f"cannot reach the MMODA dispatcher at {self.url}: "
-                                            f"{redact(_short_reason(exc))}") from None
-            raise DispatcherUnavailable(f"request to the MMODA dispatcher failed: "
-                                        f"{redact(_short_reason(exc))}") from None
-        self._raise_for_status(response, path)
+            failure = self._failure(exc, timeout)
+        finally:
+            send = params = None
+        if failure is not None:
+            return failure
+        body = _read_body(response, deadline)
+        if isinstance(body, BaseException):
+            return body
+        response._content = body
         return response
+
+    def _failure(self, exc, timeout):
+        """The package's exception for a failed exchange (the library's is not kept)."""
+        kind = _connection_failure(exc)
+        reason = redact(_short_reason(exc))
+        if isinstance(exc, requests.exceptions.RetryError):
+            return DispatcherUnavailable(f"the MMODA dispatcher at {self.url} keeps failing "
+                                         f"({reason}); try again later")
+        if kind is not None:
+            return DispatcherUnavailable(f"cannot connect to the MMODA dispatcher at {self.url} "
+                                         f"({kind}, after {conf.max_retries} retries)")
+        if _timed_out(exc):
+            return DispatcherUnavailable(
+                f"the MMODA dispatcher at {self.url} timed out: no answer within {timeout:g} s "
+                f"(after {conf.max_retries} retries)")
+        if isinstance(exc, requests.exceptions.ConnectionError):
+            return DispatcherUnavailable(f"cannot reach the MMODA dispatcher at {self.url}: {reason}")
+        return DispatcherUnavailable(f"request to the MMODA dispatcher failed: {reason}")
 
     def _raise_for_status(self, response, path):
         status = response.status_code
         if 200 <= status < 300:
             return
         message, body = _error_text(response)
-        debug = redact(str(body.get("debug_message") or "")) if isinstance(body, dict) else ""
+        exit_status = body.get("exit_status") if isinstance(body, dict) else None
+        debug = _text_field(exit_status, "debug_message") or _text_field(body, "debug_message")
+        if isinstance(exit_status, dict) and status >= 500:
+            message = failure_reason(exit_status)[0] or message
         job_id = None
         if isinstance(body, dict) and isinstance(body.get("job_monitor"), dict):
             job_id = body["job_monitor"].get("job_id")
@@ -409,19 +530,27 @@ class DispatcherClient:
 
     # -- endpoints --------------------------------------------------------------
 
-    def run_analysis(self, params, *, token=None):
+    def run_analysis(self, params, *, token=None, timeout=None):
         """Send a product query (new or a poll); returns the parsed `Envelope`.
 
         A job's failure is NOT raised here: see `raise_for_job_failure`.
+        ``timeout`` bounds this exchange (at most ``conf.timeout``).
         """
         params = dict(params, api="True")
-        response = self.request("run_analysis", params, token=token, allow_redirects=False)
+        try:
+            response = self.request("run_analysis", params, token=token, allow_redirects=False,
+                                    timeout=timeout)
+        finally:
+            token = params = None  # frames of a traceback keep their locals
         envelope = parse_envelope(response.content)
         log.debug(f"MMODA job {envelope.job_id}: {envelope.query_status}")
         return envelope
 
     def json_request(self, path, params, *, token=None):
-        response = self.request(path, params, token=token)
+        try:
+            response = self.request(path, params, token=token)
+        finally:
+            token = None  # frames of a traceback keep their locals
         return loads_json(response.content)
 
     def instruments(self, *, token=None):
@@ -467,6 +596,114 @@ class DispatcherClient:
         if new_token.count(".") != 2 or " " in new_token:
             raise ProtocolError("the refresh_token answer is not a token")
         return new_token
+
+
+class _CappedRetry(Retry):
+    """urllib3's retry policy, honouring a server's Retry-After up to ``conf.max_retry_after`` s."""
+
+    def parse_retry_after(self, retry_after):
+        return min(super().parse_retry_after(retry_after), max(0.0, float(conf.max_retry_after)))
+
+
+def _proxies_for(url):
+    """No proxy of the environment for plain http: the token would cross it in clear."""
+    if url.lower().startswith("http://"):
+        return {"http": None, "all": None}
+    return None
+
+
+def _same_origin_redirect(url, response):
+    """Where a redirect to the same dispatcher (scheme, host, port) points, else None."""
+    location = response.headers.get("Location")
+    if response.status_code not in (301, 302, 303, 307, 308) or not location:
+        return None
+    try:
+        target = check_server_url(urljoin(url, location))
+        origin = parse_url(url)
+    except InvalidQueryError:
+        return None
+    same = ((target.scheme or "").lower(), (target.host or "").lower(), target.port) == \
+        ((origin.scheme or "").lower(), (origin.host or "").lower(), origin.port)
+    if not same:
+        return None
+    return target._replace(query=None, fragment=None).url
+
+
+def _socket_of(raw):
+    """The socket under a streamed urllib3 response, or None."""
+    connection = getattr(raw, "_connection", None)
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    return sock if hasattr(sock, "settimeout") else None
+
+
+def _read_body(response, deadline):
+    """The whole (decoded) body, or the exception to raise: too large, too slow, broken."""
+    limit = int(float(conf.max_answer_size) * 2 ** 20)
+    if getattr(response, "_content_consumed", False):  # a response hook read it already
+        body = response.content or b""
+        if len(body) > limit:
+            return ProtocolError("the MMODA dispatcher's answer is larger than conf.max_answer_size "
+                                 f"({float(conf.max_answer_size):g} MiB)", status_code=response.status_code)
+        return body
+    raw = response.raw
+    read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, not a full chunk
+    sock = _socket_of(raw)
+    chunks, size, problem = [], 0, None
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                problem = "slow"
+                break
+            if sock is not None:
+                try:
+                    sock.settimeout(max(0.05, min(remaining, float(conf.timeout))))
+                except OSError:  # closed once the whole body has arrived
+                    sock = None
+            chunk = read(_READ_CHUNK, decode_content=True)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                problem = "large"
+                break
+            chunks.append(chunk)
+    except Exception as exc:  # socket timeouts, urllib3's ProtocolError, DecodeError, ...
+        problem = "slow" if time.monotonic() >= deadline or _timed_out(exc) or "timed out" in str(exc) \
+            else f"broken ({type(exc).__name__})"
+    if problem is None:
+        return b"".join(chunks)
+    response.close()
+    if problem == "large":
+        return ProtocolError(f"the MMODA dispatcher's answer is larger than conf.max_answer_size "
+                             f"({float(conf.max_answer_size):g} MiB); not read further",
+                             status_code=response.status_code)
+    if problem == "slow":
+        return DispatcherUnavailable(f"the MMODA dispatcher's answer did not arrive completely in time "
+                                     f"(after {size} bytes)")
+    return DispatcherUnavailable(f"the MMODA dispatcher's answer was cut off: {problem}")
+
+
+def _connection_failure(exc):
+    """"connection refused", "name not resolved", ... when no connection could be made, else None."""
+    from urllib3.exceptions import NewConnectionError
+
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    if not isinstance(reason, NewConnectionError):
+        return None
+    text = str(reason).lower()
+    if type(reason).__name__ == "NameResolutionError" or any(
+            marker in text for marker in ("name or service not known", "nodename nor servname",
+                                          "name resolution", "getaddrinfo", "no address associated")):
+        return "name not resolved"
+    if "refused" in text:
+        return "connection refused"
+    if "unreachable" in text:
+        return "network unreachable"
+    return "no connection"
 
 
 def _short_reason(exc):

@@ -5,6 +5,7 @@ synchronous product answers ``done`` at once.  The dispatcher keeps the job in
 the scratch folder named by its session id and job id, so a `Job` can be
 resumed from another process with the same parameters and token.
 """
+import html
 import random
 import re
 import string
@@ -42,13 +43,14 @@ def summarize_reports(reports):
         return ""
     scws = {r.get("scwid") for r in reports if isinstance(r.get("scwid"), str)
             and _SCW_RE.fullmatch(r.get("scwid"))}
-    nodes = {r.get("node") or r.get("node_id") for r in reports} - {None}
+    nodes = {node for node in (r.get("node") or r.get("node_id") for r in reports)
+             if isinstance(node, (str, int)) and not isinstance(node, bool)}
     parts = [f"{len(reports)} report{'s' if len(reports) != 1 else ''}"]
     if scws:
         parts.append(f"{len(scws)} ScW")
     if nodes:
         parts.append(f"{len(nodes)} node{'s' if len(nodes) != 1 else ''}")
-    last = reports[-1].get("message")
+    last = reports[-1].get("message") if isinstance(reports[-1], dict) else None
     if isinstance(last, str) and last.strip():
         parts.append(f"last: {last.strip()[:80]!r}")
     return ", ".join(parts)
@@ -88,6 +90,12 @@ class Job:
         self.product = product
         self.query_type = query_type
         self._params = dict(params)
+        # The dispatcher answers return_progress requests with the back-end's
+        # progress only and never runs or finishes the job on them: the job is
+        # driven by ordinary polls, the progress fetched beside them.
+        self._return_progress = str(self._params.pop("return_progress", False)) == "True"
+        #: dict or None: the products of the last progress answer (``return_progress=True`` jobs).
+        self.progress = None
         self._token = token
         self.session_id = session_id or new_session_id()
         self.job_id = job_id
@@ -104,6 +112,8 @@ class Job:
         self._on_decoded = None
         self._on_undecodable = None
         self._next_interval = float(conf.poll_interval)
+        self._since = None       # when the job entered its current state (monotonic)
+        self._last_line = time.monotonic()  # when its last INFO line was logged
 
     @classmethod
     def from_answer(cls, client, instrument, product, query_type, params, data):
@@ -131,8 +141,13 @@ class Job:
             params["job_id"] = self.job_id
         return params
 
-    def update(self):
+    def update(self, timeout=None):
         """Ask the dispatcher once (submitting first if needed).
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Longest time for the exchange, in seconds (at most ``conf.timeout``).
 
         Returns
         -------
@@ -142,11 +157,22 @@ class Job:
         if self.finished:
             return self.status
         previous = self.status
-        envelope = self._client._dispatcher.run_analysis(self._wire_params(), token=self._token)
+        envelope = self._client._dispatcher.run_analysis(self._wire_params(), token=self._token,
+                                                         timeout=timeout)
         self._absorb(envelope)
         if previous == "new" and self._on_submit is not None:
             self._on_submit(self)
+        if self._return_progress and not self.finished:
+            self._fetch_progress(timeout)
         return self.status
+
+    def _fetch_progress(self, timeout=None):
+        params = dict(self._wire_params(), return_progress="True")
+        answer = self._client._dispatcher.run_analysis(params, token=self._token, timeout=timeout)
+        if answer.products:
+            self.progress = {key: value for key, value in answer.products.items()
+                             if key not in ("analysis_parameters", "api_code")}
+            log.debug(f"MMODA job {self.job_id}: progress {sorted(self.progress)}")
 
     def _absorb(self, envelope, *, quiet=False):
         previous = self.status
@@ -161,9 +187,15 @@ class Job:
             self.reports = envelope.reports
         self._envelope = envelope
         news = self.status != previous or len(self.reports) != self._reports_logged
+        now = time.monotonic()
+        if self._since is None or self.status != previous:
+            self._since = now
         if not quiet and news:
             self._log_state(previous)
             self._reports_logged = len(self.reports)
+            self._last_line = now
+        elif not quiet and not self.finished and now - self._last_line >= float(conf.heartbeat):
+            self._heartbeat(now)
         if self.finished:
             self._finish(envelope, quiet=quiet)
 
@@ -175,6 +207,13 @@ class Job:
         level = log.debug if previous == "new" and self.finished else log.info
         level(f"MMODA job {self.job_id} ({self.instrument}/{self.product}): {self.status}"
               + (f" — {summary}" if summary else ""))
+
+    def _heartbeat(self, now):
+        """The INFO line that says a long job is alive while its state does not change."""
+        summary = summarize_reports(self.reports)
+        log.info(f"MMODA {self.product} job {(self.job_id or '')[:8]}: still {self.status} after "
+                 f"{_duration(now - self._since)}" + (f"; {summary}" if summary else ""))
+        self._last_line = now
 
     def _finish(self, envelope, *, quiet=False):
         try:
@@ -211,23 +250,20 @@ class Job:
         """
         timeout = _seconds(timeout if timeout is not None else conf.job_timeout, "timeout")
         deadline = time.monotonic() + timeout
+        fetched_ready = False
         try:
             if self.status == "new":
-                self.update()
+                self._update_before(deadline, timeout)
             while not self.finished:
-                if self.status == "ready":
-                    self.update()  # the products are ready: fetch them now
-                    continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(
-                        f"MMODA job {self.job_id} is still {self.status} after {timeout:g} s; "
-                        f"wait again with job.wait() or resume it later with "
-                        f"Mmoda.get_job({self.job_id!r}, {self.session_id!r})",
-                        job_id=self.job_id, session_id=self.session_id)
-                time.sleep(min(self._next_interval, remaining))
-                self._next_interval = min(self._next_interval * 1.5, float(conf.poll_max))
-                self.update()
+                    raise self._timeout_error(timeout)
+                if self.status == "ready" and not fetched_ready:
+                    fetched_ready = True  # the products are ready: fetch them now, once
+                else:
+                    time.sleep(min(self._next_interval, remaining))
+                    self._next_interval = min(self._next_interval * 1.5, float(conf.poll_max))
+                self._update_before(deadline, timeout)
         except KeyboardInterrupt:
             if self.job_id:
                 log.warning(f"Interrupted; MMODA job {self.job_id} goes on. Resume it with "
@@ -235,6 +271,31 @@ class Job:
                             "repeating the same call.")
             raise
         return self
+
+    def _timeout_error(self, timeout):
+        return TimeoutError(
+            f"MMODA job {self.job_id} is still {self.status} after {timeout:g} s; "
+            f"wait again with job.wait() or resume it later with "
+            f"Mmoda.get_job({self.job_id!r}, {self.session_id!r})",
+            job_id=self.job_id, session_id=self.session_id)
+
+    def _update_before(self, deadline, timeout):
+        """One poll that ends by ``deadline``; a poll cut short by it is a `TimeoutError`."""
+        failure = None
+        try:
+            self.update(timeout=max(0.05, deadline - time.monotonic()))
+        except DispatcherUnavailable as exc:
+            if time.monotonic() < deadline:
+                raise
+            failure = self._timeout_error(timeout)
+            failure.__cause__ = None
+            del exc
+        if failure is not None:
+            raise failure
+
+    def _repr_html_(self):
+        return _html_table(["instrument", "product", "status", "job id", "session id"],
+                           [[self.instrument, self.product, self.status, self.job_id, self.session_id]])
 
     def result(self, timeout=None):
         """The job's products, waiting for them if needed.
@@ -264,6 +325,23 @@ class Job:
             if self._on_decoded is not None:
                 self._on_decoded(self, self._envelope)
         return self._result
+
+
+def _duration(seconds):
+    """``"45 s"``, ``"3 min"``, ``"2.5 h"``."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _html_table(names, rows):
+    """A small HTML table for notebooks; every cell escaped."""
+    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in names)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if cell is None else str(cell))}</td>"
+                                    for cell in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _seconds(value, name):
@@ -325,7 +403,14 @@ class JobGroup:
         return iter(self.jobs)
 
     def __repr__(self):
-        return f"<JobGroup: {self.summary()}>"
+        return f"<JobGroup of {len(self.jobs)} jobs: {self.summary()}>"
+
+    def _repr_html_(self):
+        rows = [[index, job.instrument, job.product,
+                 "failed" if index in self.errors else job.status, job.job_id]
+                for index, job in enumerate(self.jobs)]
+        return (f"<p>JobGroup: {html.escape(self.summary())}</p>"
+                + _html_table(["#", "instrument", "product", "status", "job id"], rows))
 
     def summary(self):
         """A one-line count such as ``"12/40 done, 3 failed"``."""
@@ -338,12 +423,13 @@ class JobGroup:
         return [index for index, job in enumerate(self.jobs)
                 if not job.finished and index not in self.errors]
 
-    def _poll(self, index):
+    def _poll(self, index, deadline=None):
         job = self.jobs[index]
+        timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
         try:
-            job.update()  # submits a new job, polls a running one
-            while job.status == "ready":  # products are ready: fetch them at once
-                job.update()
+            job.update(timeout)  # submits a new job, polls a running one
+            if job.status == "ready":  # products are ready: fetch them at once (once)
+                job.update(None if deadline is None else max(0.05, deadline - time.monotonic()))
         except KeyboardInterrupt:
             raise
         except DispatcherUnavailable as exc:
@@ -381,6 +467,7 @@ class JobGroup:
         due = {index: 0.0 for index in self._pending()}
         intervals = {index: float(conf.poll_interval) for index in due}
         last_summary = None
+        last_line = since = time.monotonic()
         bar = None
         if show_progress:
             from astropy.utils.console import ProgressBar
@@ -390,9 +477,13 @@ class JobGroup:
                 while True:
                     pending = self._pending()
                     summary = self.summary()
+                    now = time.monotonic()
                     if summary != last_summary:
                         log.info(f"MMODA jobs: {summary}")
-                        last_summary = summary
+                        last_summary, last_line, since = summary, now, now
+                    elif now - last_line >= float(conf.heartbeat):
+                        log.info(f"MMODA jobs: still {summary} after {_duration(now - since)}")
+                        last_line = now
                         if bar is not None:
                             bar.update(len(self.jobs) - len(pending))
                     if not pending:
@@ -406,7 +497,7 @@ class JobGroup:
                     if not ready:
                         time.sleep(max(0.0, min(min(due[i] for i in pending), deadline) - now))
                         continue
-                    list(pool.map(self._poll, ready))
+                    list(pool.map(lambda index: self._poll(index, deadline), ready))
                     for index in ready:
                         due[index] = time.monotonic() + intervals[index]
                         intervals[index] = min(intervals[index] * 1.5, float(conf.poll_max))

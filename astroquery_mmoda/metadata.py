@@ -4,6 +4,10 @@ Two dialects exist: dispatcher 1.3.3 sends each query block as a JSON string,
 1.3.6 as a list.  `parse_meta_data` reads both.
 """
 import json
+import math
+import warnings
+
+from astropy.utils.exceptions import AstropyUserWarning
 
 from .exceptions import ProtocolError
 
@@ -58,18 +62,62 @@ def parse_meta_data(raw):
             if not isinstance(entry, dict):
                 continue
             if "query_name" in entry:
-                query = entry["query_name"]
+                query = _name_or_none(entry["query_name"])
             elif "product_name" in entry:
-                product = entry["product_name"]
+                product = _name_or_none(entry["product_name"])
             elif "name" in entry:
-                restrictions = entry.get("restrictions") or {}
-                if not isinstance(restrictions, dict):
-                    restrictions = {}
-                parameters.append({
-                    "name": str(entry["name"]), "default": entry.get("value"),
-                    "unit": entry.get("units"), "query": query, "product": product,
-                    "allowed_values": restrictions.get("allowed_values"),
-                    "min": restrictions.get("min_value"), "max": restrictions.get("max_value"),
-                    "optional": restrictions.get("is_optional"),
-                })
+                name = _name_or_none(entry["name"])
+                if name is None:  # 1.3.6 describes some queries with nameless rows
+                    continue
+                parameters.append(_parameter(name, entry, query, product))
     return products, parameters
+
+
+def _name_or_none(value):
+    if not isinstance(value, str) or not value.strip() or value.strip() == "None":
+        return None
+    return value.strip()
+
+
+def _scalar(value):
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _parameter(name, entry, query, product):
+    """One parameter row; restrictions of the wrong type are dropped with a warning."""
+    restrictions = entry.get("restrictions") or {}
+    if not isinstance(restrictions, dict):
+        _malformed(name, "restrictions", restrictions)
+        restrictions = {}
+    unit = entry.get("units")
+    if unit is not None and not isinstance(unit, str):
+        _malformed(name, "units", unit)
+        unit = None
+    default = entry.get("value")
+    if not _scalar(default) and not isinstance(default, (list, dict)):
+        _malformed(name, "value", default)
+        default = None
+    allowed = restrictions.get("allowed_values")
+    if allowed is not None and not (isinstance(allowed, list) and all(map(_scalar, allowed))):
+        _malformed(name, "allowed_values", allowed)
+        allowed = None
+    bounds = {}
+    for key in ("min_value", "max_value"):
+        bound = restrictions.get(key)
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, (int, float))
+                                  or not math.isfinite(bound)):
+            _malformed(name, key, bound)
+            bound = None
+        bounds[key] = bound
+    optional = restrictions.get("is_optional")
+    if optional is not None and not isinstance(optional, bool):
+        _malformed(name, "is_optional", optional)
+        optional = None
+    return {"name": name, "default": default, "unit": unit, "query": query, "product": product,
+            "allowed_values": allowed, "min": bounds["min_value"], "max": bounds["max_value"],
+            "optional": optional}
+
+
+def _malformed(name, what, value):
+    warnings.warn(f"The dispatcher's description of the parameter {name!r} has a malformed "
+                  f"{what} ({type(value).__name__}); it is ignored.", AstropyUserWarning, stacklevel=4)

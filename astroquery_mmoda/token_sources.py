@@ -5,8 +5,8 @@ none of them keeps a token.  Failures of the keyring or of token files are
 logged or warned about, never raised: another source may still have a token.
 """
 import os
+import stat
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -20,6 +20,7 @@ from astroquery.exceptions import AuthenticationWarning
 from .exceptions import LoginError
 from .redaction import redact
 from .tokens import _FRONTEND, TokenInfo, _clean, _expiry_phrase
+from .writing import write_file
 
 __all__ = ["keyring_service_name", "default_token_files", "is_interactive",
            "TOKEN_ENV_VAR", "TOKEN_FILE_NAME", "KEYRING_USERNAME"]
@@ -30,18 +31,32 @@ TOKEN_ENV_VAR = "ODA_TOKEN"
 TOKEN_FILE_NAME = ".oda-token"
 #: Username of the keyring entry (the service is `keyring_service_name`).
 KEYRING_USERNAME = "mmoda-token"
+# Tokens are a few kB; a larger "token file" is something else.
+_MAX_TOKEN_FILE = 1 << 16
 
 
 def keyring_service_name(server_url):
-    """Keyring service of the tokens of a dispatcher: ``astroquery:<host>[:<port>].token``.
+    """Keyring service of the tokens of a dispatcher: ``astroquery:<host>[:<port>]<path>.token``.
+
+    The whole URL but its scheme counts: two dispatchers of one host (e.g.
+    ``/mmoda`` and ``/staging``) keep their tokens apart.
 
     Examples
     --------
-    >>> keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data")
-    'astroquery:www.astro.unige.ch.token'
+    >>> keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data/")
+    'astroquery:www.astro.unige.ch/mmoda/dispatch-data.token'
     >>> keyring_service_name("http://127.0.0.1:8000")
     'astroquery:127.0.0.1:8000.token'
     """
+    return f"astroquery:{_host_port(server_url)}{urlsplit(str(server_url)).path.rstrip('/')}.token"
+
+
+def legacy_keyring_service_name(server_url):
+    """The service earlier versions used, by host only (read, never written)."""
+    return f"astroquery:{_host_port(server_url)}.token"
+
+
+def _host_port(server_url):
     parts = urlsplit(str(server_url))
     host = (parts.hostname or "").lower()
     if not host:
@@ -49,7 +64,7 @@ def keyring_service_name(server_url):
     if ":" in host:
         host = f"[{host}]"
     port = parts.port
-    return f"astroquery:{host}:{port}.token" if port else f"astroquery:{host}.token"
+    return f"{host}:{port}" if port else host
 
 
 def default_token_files():
@@ -90,7 +105,7 @@ def is_interactive():
 # ---------------------------------------------------------------------------
 # Finding a token
 
-def find_token(service, files, skipped):
+def find_token(service, files, skipped, legacy_service=None):
     """The first usable token of the environment, the keyring and the token files.
 
     Parameters
@@ -103,6 +118,8 @@ def find_token(service, files, skipped):
         `no_token_message`).
     skipped : list
         Receives a phrase for every expired or malformed token passed over.
+    legacy_service : str, optional
+        A keyring service of earlier versions, looked in after ``service``.
 
     Returns
     -------
@@ -110,7 +127,7 @@ def find_token(service, files, skipped):
         ``(token, TokenInfo, origin)``, where ``origin`` is ``("env", None)``,
         ``("keyring", service)`` or ``("file", path)``; None if nothing is found.
     """
-    for label, origin, raw in _candidates(service, files):
+    for label, origin, raw in _candidates(service, files, legacy_service):
         try:
             token = _clean(raw)
             if not token:
@@ -129,22 +146,18 @@ def find_token(service, files, skipped):
     return None
 
 
-def _candidates(service, files):
+def _candidates(service, files, legacy_service=None):
     """Yield ``(label, origin, raw token)`` for every source that has a value."""
     yield TOKEN_ENV_VAR, ("env", None), os.environ.get(TOKEN_ENV_VAR)
     yield "keyring", ("keyring", service), read_keyring(service)
+    if legacy_service and legacy_service != service:
+        yield "keyring", ("keyring", legacy_service), read_keyring(legacy_service)
     for path in files():
         if not is_file(path):
             continue
-        try:
-            text = path.read_text(encoding="ascii")
-        except (OSError, UnicodeDecodeError) as exc:
-            log.warning(f"Ignoring the token file {path}: it cannot be read ({type(exc).__name__}).")
-            continue
-        if os.name == "posix" and path.stat().st_mode & 0o077:
-            log.warning(f"The token file {path} can be read by other users: "
-                        f"restrict it with 'chmod 600 {path}'.")
-        yield str(path), ("file", path), text
+        text = read_token_file(path)
+        if text is not None:
+            yield str(path), ("file", path), text
 
 
 def no_token_message(service, files, skipped, reenter):
@@ -223,20 +236,41 @@ def is_file(path):
 
 def write_token_file(path, token):
     """Replace the file at ``path`` by one holding ``token``, readable by its owner only."""
-    path = Path(path)
-    # mkstemp creates the file with mode 0600, so it is never readable by others.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    write_file(path, token + "\n", overwrite=True, mode=0o600)
+
+
+def read_token_file(path):
+    """The text of the token file ``path``, or None if it is not to be used (logged).
+
+    Files owned by another user are skipped (anyone can plant a ``.oda-token``
+    in a shared working folder), as are special files and files larger than
+    any token.
+    """
     try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as stream:
-            stream.write(token + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                             | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        log.warning(f"Ignoring the token file {path}: it cannot be read ({type(exc).__name__}).")
+        return None
+    with os.fdopen(descriptor, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            log.warning(f"Ignoring the token file {path}: it is not a regular file.")
+            return None
+        if hasattr(os, "getuid") and info.st_uid != os.getuid():
+            log.info(f"Skipping the token file {path}: it belongs to another user "
+                     f"(uid {info.st_uid}).")
+            return None
+        data = stream.read(_MAX_TOKEN_FILE + 1)
+    if len(data) > _MAX_TOKEN_FILE:
+        log.warning(f"Ignoring the token file {path}: it is too large to hold a token.")
+        return None
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        log.warning(f"Ignoring the token file {path}: it cannot be read (UnicodeDecodeError).")
+        return None
+    if os.name == "posix" and info.st_mode & 0o077:
+        log.warning(f"The token file {path} can be read by other users: "
+                    f"restrict it with 'chmod 600 {path}'.")
+    return text

@@ -28,7 +28,13 @@ _NO_VERIFY = {"verify_signature": False, "verify_exp": False, "verify_nbf": Fals
 
 
 def _clean(value):
-    """The token text without surrounding white space ('' for nothing usable)."""
+    """The token text without surrounding white space, quotes or ``Bearer `` ('' for nothing usable).
+
+    Examples
+    --------
+    >>> _clean('  "Bearer eyJhbGciOi.e30.sig"\n')
+    'eyJhbGciOi.e30.sig'
+    """
     if value is None:
         return ""
     if isinstance(value, (bytes, bytearray)):
@@ -38,7 +44,13 @@ def _clean(value):
             raise LoginError("The token is not a JWT (it contains non-ASCII bytes).") from None
     if not isinstance(value, str):
         raise LoginError(f"A token must be a string, not {type(value).__name__}.")
-    return value.strip()
+    value = value.strip()
+    for _ in range(2):  # "Bearer <token>" in quotes, or quotes after "Bearer "
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1].strip()
+        if value[:7].lower() == "bearer ":
+            value = value[7:].strip()
+    return value
 
 
 def decode_token(token):
@@ -218,6 +230,15 @@ class TokenInfo:
     def __repr__(self):
         return (f"<TokenInfo {self._who()} roles={self.roles!r} "
                 f"expires={self.expires.isot[:19]} source={self.source!r}>")
+
+    def _repr_html_(self):
+        import html
+
+        rows = [("user", self._who()), ("roles", ", ".join(self.roles) or "none"),
+                ("expires", f"{self.expires.isot[:19]} UTC ({_expiry_phrase(self._exp - time.time())})"),
+                ("source", self.source)]
+        cells = "".join(f"<tr><th>{name}</th><td>{html.escape(value)}</td></tr>" for name, value in rows)
+        return f"<table><caption>MMODA token</caption>{cells}</table>"
 
 
 def _expired_error(info, what):

@@ -23,7 +23,7 @@ from astroquery_mmoda.exceptions import LoginError, TokenExpiredError
 from tests.auth_helpers import mint, signature_windows
 
 SERVER = "https://mmoda.example.org/dispatch-data"
-SERVICE = "astroquery:mmoda.example.org.token"
+SERVICE = "astroquery:mmoda.example.org/dispatch-data.token"
 REAL_IS_INTERACTIVE = auth.is_interactive
 
 
@@ -102,7 +102,9 @@ def write(path, text, mode=0o600):
 def test_keyring_service_name():
     assert keyring_service_name(SERVER) == SERVICE
     assert keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data") == \
-        "astroquery:www.astro.unige.ch.token"
+        "astroquery:www.astro.unige.ch/mmoda/dispatch-data.token"
+    assert keyring_service_name("https://www.astro.unige.ch/staging/dispatch-data/") == \
+        "astroquery:www.astro.unige.ch/staging/dispatch-data.token"
     assert keyring_service_name("http://127.0.0.1:8000/") == "astroquery:127.0.0.1:8000.token"
     assert keyring_service_name("http://[::1]:8000") == "astroquery:[::1]:8000.token"
     with pytest.raises(ValueError):
@@ -116,7 +118,7 @@ def test_keyring_service_follows_server(ring):
     with pytest.raises(LoginError):
         manager.login()
     url[0] = "https://two.example.org:8443/dispatch-data"
-    assert manager.keyring_service == "astroquery:two.example.org:8443.token"
+    assert manager.keyring_service == "astroquery:two.example.org:8443/dispatch-data.token"
     assert manager.login().subject == "bob@example.org"
 
 
@@ -132,7 +134,7 @@ def test_default_server_is_conf_server():
     from astroquery_mmoda import conf
 
     with conf.set_temp("server", "http://127.0.0.1:9999/dispatch-data"):
-        assert TokenManager().keyring_service == "astroquery:127.0.0.1:9999.token"
+        assert TokenManager().keyring_service == "astroquery:127.0.0.1:9999/dispatch-data.token"
 
 
 SOURCES = ["argument", "ODA_TOKEN", "keyring", "cwd", "home", "prompt"]
@@ -599,15 +601,20 @@ def test_refresh_needs_role_and_validity(manager, monkeypatch):
 
 @pytest.mark.parametrize("url", ["https://www.astro.unige.ch/mmoda/dispatch-data/run_analysis",
                                  "HTTPS://example.org", "http://127.0.0.1:8000/run_analysis",
-                                 "http://127.12.0.3/", "http://localhost:5000", "http://LOCALHOST",
-                                 "http://[::1]:8000/api"])
+                                 "http://127.12.0.3/", "http://[::1]:8000/api"])
 def test_check_transport_allows(url, manager):
     manager.check_transport(url)
     TokenManager.check_transport(url)
 
 
 @pytest.mark.parametrize("url", ["http://example.org/dispatch-data", "http://10.0.0.1:8000",
-                                 "http://128.0.0.1", "ftp://127.0.0.1/", "example.org", "https://"])
+                                 "http://128.0.0.1", "ftp://127.0.0.1/", "example.org", "https://",
+                                 # names are resolved by DNS: only literal loopback addresses count
+                                 "http://localhost:5000", "http://LOCALHOST", "http://x.localhost",
+                                 # parsers disagree on these: refused whatever the host
+                                 "http://evil.example\\@127.0.0.1:8000", "http://evil.example@127.0.0.1",
+                                 "http://user:pw@127.0.0.1:8000", "http://127.0.0.1\t.evil.example",
+                                 "http://127.0.0.1 .evil.example", "http://127.0.0.1\x00.evil.example"])
 def test_check_transport_refuses(url, manager):
     with pytest.raises(LoginError, match="Refusing"):
         manager.check_transport(url)
@@ -696,3 +703,88 @@ def test_token_never_shown(monkeypatch, ring, places, caplog, capsys):
     for token in tokens + [new]:
         for window in signature_windows(token):
             assert window not in everything
+
+
+# -- token files: whose, what, how written ------------------------------------------------
+
+@pytest.mark.skipif(not hasattr(os, "chown") or os.geteuid() != 0, reason="needs to chown files")
+def test_token_file_of_another_user_is_skipped(places, manager, ring, caplog):
+    write(places.cwd_file, mint("mallory@example.org") + "\n")
+    os.chown(places.cwd_file, 54321, -1)
+    write(places.home_file, mint("alice@example.org") + "\n")
+    with caplog.at_level(logging.INFO, logger="astroquery"):
+        info = manager.login()
+    assert info.subject == "alice@example.org" and info.source == str(places.home_file)
+    assert any("belongs to another user" in r.getMessage() and str(places.cwd_file) in r.getMessage()
+               for r in caplog.records)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_token_file_that_is_a_fifo_or_huge_is_skipped(places, manager, ring):
+    os.mkfifo(places.cwd_file)
+    write(places.home_file, mint("alice@example.org") + "\n" + " " * 100_000)
+    with pytest.raises(LoginError, match="No usable MMODA token"):
+        manager.login()
+
+
+def test_token_file_is_never_written_through_a_link(places, ring):
+    target = places.work / "elsewhere"
+    target.write_text("keep me")
+    old = mint()
+    write(places.home_file, old)
+    manager = TokenManager(server_url=SERVER, token_files=[places.home_file])
+    manager.login()
+    places.home_file.unlink()
+    os.symlink(target, places.home_file)
+    with pytest.warns(AuthenticationWarning, match="session only"):
+        manager.replace(mint(hours=48), store=True)
+    assert target.read_text() == "keep me"
+
+
+# -- habits: pasted tokens, token files, headless notebooks, one entry per dispatcher -------
+
+@pytest.mark.parametrize("decorate", ['"{}"', "'{}'", "Bearer {}", "bearer {}", '"Bearer {}"\n',
+                                      "  'Bearer  {}'  "])
+def test_login_strips_quotes_and_bearer(decorate, manager):
+    token = mint()
+    manager.login(decorate.format(token))
+    assert manager.token == token
+
+
+@pytest.mark.parametrize("as_path", [True, False])
+def test_login_with_a_token_file_path(as_path, manager, places):
+    token = mint("carol@example.org")
+    path = places.work / "my-token.txt"
+    write(path, f'"{token}"\n')
+    info = manager.login(path if as_path else str(path))
+    assert manager.token == token and info.subject == "carol@example.org" and info.source == str(path)
+    with pytest.raises(LoginError, match="No token read from the file"):
+        manager.login(places.work / "missing.txt")
+
+
+def test_headless_notebook_login_is_a_login_error(places, ring):
+    class StdinNotImplementedError(Exception):
+        """What IPython's kernel raises when the front-end has no input."""
+
+    def no_stdin(prompt):
+        raise StdinNotImplementedError("raw_input was called, but this frontend does not support input")
+
+    manager = TokenManager(server_url=SERVER, prompt=no_stdin, interactive=lambda: True)
+    with pytest.raises(LoginError) as error:
+        manager.login()
+    text = str(error.value)
+    assert "StdinNotImplementedError" in text and "Mmoda.login(token=...)" in text
+    assert "ODA_TOKEN" in text and str(places.home_file) in text
+    assert error.value.__context__ is None
+
+
+def test_token_of_the_old_host_only_entry_is_still_found(ring):
+    ring.set_password("astroquery:mmoda.example.org.token", KEYRING_USERNAME, mint("dave@example.org"))
+    manager = TokenManager(server_url=SERVER)
+    assert manager.keyring_service == SERVICE
+    assert manager.login().subject == "dave@example.org"
+    other = TokenManager(server_url="https://mmoda.example.org/staging/dispatch-data")
+    ring.set_password("astroquery:mmoda.example.org/staging/dispatch-data.token", KEYRING_USERNAME,
+                      mint("erin@example.org"))
+    assert other.login().subject == "erin@example.org"
+    assert manager.login().subject == "dave@example.org"

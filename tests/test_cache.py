@@ -85,8 +85,10 @@ def test_key_normalises_numbers_but_not_strings():
     assert key_of({"p": float("nan")}) == key_of({"p": float("nan")})
 
 
-def test_key_drops_none_values():
-    assert key_of({"a": 1, "selected_catalog": None}) == key_of({"a": 1})
+def test_key_keeps_none_values():
+    # None is sent as the explicit-empty marker: the server answers it differently (even HTTP 400).
+    assert key_of({"a": 1, "selected_catalog": None}) != key_of({"a": 1})
+    assert key_of({"a": 1, "p": None}) == key_of({"p": None, "a": 1})
 
 
 def test_key_ignores_token_and_job_bookkeeping():
@@ -103,7 +105,50 @@ def test_key_separates_users():
     assert key_of(user=None) != key_of(user="alice@example.org")
     assert key_of(user=None) == key_of(user="")
     assert key_of(user=None) != key_of(user="anonymous")
-    assert key_of(user={"sub": "alice@example.org", "roles": "x"}) == key_of(user="alice@example.org")
+    assert key_of(user={"sub": "alice@example.org"}) == key_of(user="alice@example.org")
+
+
+def test_key_holds_the_roles_of_the_token():
+    general = {"sub": "alice@example.org", "roles": "general"}
+    assert key_of(user=general) != key_of(user={"sub": "alice@example.org"})
+    assert key_of(user=general) == key_of(user={"sub": "alice@example.org", "roles": ["general"]})
+    assert key_of(user={"sub": "a", "roles": "x, general"}) == key_of(user={"sub": "a", "roles": "general,x"})
+
+
+def test_key_identity_is_sub_else_email():
+    assert key_of(user={"email": "alice@example.org"}) == key_of(user={"sub": "alice@example.org"})
+    assert key_of(user={"email": "alice@example.org"}) != key_of(user=None)
+    assert key_of(user={"sub": "bob@example.org", "email": "alice@example.org"}) == \
+        key_of(user="bob@example.org")
+
+
+def test_tokens_without_identity_share_nothing():
+    first, second = {"roles": "general", "exp": 1}, {"roles": "general", "exp": 2}
+    assert key_of(user=first) != key_of(user=second)
+    assert key_of(user=first) not in (key_of(user=None), key_of(user="None"))
+    assert key_of(user=first) == key_of(user=dict(first))
+
+
+def test_key_accepts_a_token_info():
+    import jwt
+    from astroquery_mmoda.tokens import TokenInfo
+    token = jwt.encode({"sub": "alice@example.org", "roles": "general", "exp": 4102444800}, "k" * 32,
+                       algorithm="HS256")
+    info = TokenInfo.from_token(token, source="argument")
+    assert key_of(user=info) == key_of(user={"sub": "alice@example.org", "roles": "general"})
+
+
+def test_descriptions_are_kept_per_user_and_roles(tmp_path):
+    from astroquery_mmoda.cache import DescriptionCache
+    descriptions = DescriptionCache(tmp_path)
+    role = {"sub": "alice@example.org", "roles": "general,integral-private"}
+    assert descriptions.put(URL, "isgri", [["with role"]], user=role)
+    assert descriptions.get(URL, "isgri") is None
+    assert descriptions.get(URL, "isgri", user={"sub": "alice@example.org"}) is None
+    assert descriptions.get(URL, "isgri", user={"sub": "bob@example.org", "roles": role["roles"]}) is None
+    assert descriptions.get(URL, "isgri", user=role) == [["with role"]]
+    assert descriptions.put(URL, "isgri", [["anonymous"]])
+    assert descriptions.get(URL, "isgri") == [["anonymous"]]
 
 
 def test_key_ignores_url_trailing_slash_and_host_case():
@@ -430,3 +475,61 @@ def test_concurrent_processes_never_read_a_partial_entry(tmp_path):
     _check_read(cache.get(key))
     assert cache.get(key) is not None
     assert_no_token(tmp_path, token)
+
+
+# -- hostile files in the cache folder ----------------------------------------------------
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("cache_class", [ResultCache, "descriptions"])
+def test_entry_linked_to_a_device_is_dropped_not_read(tmp_path, cache_class):
+    from astroquery_mmoda.cache import DescriptionCache
+    if cache_class == "descriptions":
+        cache = DescriptionCache(tmp_path)
+        path = cache._path(URL, "isgri")
+        read = lambda: cache.get(URL, "isgri")  # noqa: E731
+    else:
+        cache, key = ResultCache(tmp_path), key_of()
+        path = cache.directory / f"{key}.json"
+        read = lambda: cache.get(key)  # noqa: E731
+    path.parent.mkdir(parents=True)
+    os.symlink("/dev/zero", path)
+    started = time.monotonic()
+    with pytest.warns(CorruptDataWarning, match="not a regular file"):
+        assert read() is None
+    assert time.monotonic() - started < 5
+    assert not os.path.lexists(path) and os.path.exists("/dev/zero")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_fifo_entry_never_blocks(tmp_path):
+    cache, key = ResultCache(tmp_path), key_of()
+    cache.directory.mkdir(parents=True)
+    os.mkfifo(cache.directory / f"{key}.json")
+    with pytest.warns(CorruptDataWarning, match="not a regular file"):
+        assert cache.get(key) is None
+    journal = JobJournal(tmp_path)
+    journal.directory.mkdir()
+    os.mkfifo(journal.directory / f"{key}.json")
+    with pytest.warns(AstropyUserWarning, match="not a regular file"):
+        assert journal.lookup(key) is None
+
+
+def test_entry_larger_than_the_limit_is_not_read(tmp_path):
+    from astroquery_mmoda import conf
+    cache, key = ResultCache(tmp_path), key_of()
+    assert cache.put(key, envelope(payload="x" * 300_000))
+    with conf.set_temp("max_answer_size", 0.1):  # MiB
+        with pytest.warns(AstropyUserWarning, match="max_answer_size"):
+            assert cache.get(key) is None
+    assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "x" * 300_000
+
+
+def test_put_never_writes_through_a_planted_link(tmp_path):
+    cache, key = ResultCache(tmp_path), key_of()
+    cache.directory.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    os.symlink(victim, cache.directory / f"{key}.json")
+    with pytest.warns(AstropyUserWarning, match="Cannot write"):
+        assert cache.put(key, envelope()) is False
+    assert victim.read_text() == "precious"

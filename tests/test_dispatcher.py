@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astroquery_mmoda.dispatcher import encode_params, parse_envelope, raise_for_job_failure
+from astroquery_mmoda.dispatcher import (encode_params, failure_reason, parse_envelope,
+                                         raise_for_job_failure)
 from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, MmodaServiceError,
                                          NoDataError, ProtocolError)
 
@@ -120,3 +121,48 @@ def test_exceptions_carry_context_without_tokens():
                               debug_message=f"dbg {token}")
     assert token not in str(error) and token not in error.debug_message
     assert "j1" in str(error)
+
+
+# -- the failure reason, as each dispatcher version reports it -----------------------------
+
+GENERIC = ("Instrument: spi_acs, product: spi_acs_lc\n\nThe support team has been notified, and we are "
+           "investigating to resolve the issue as soon as possible\n\nIf you are willing to help us, "
+           "please use the \"Write a feedback\" button below.")
+
+
+def test_failure_reason_of_the_current_dispatcher_is_in_debug_message():
+    failed = parse_envelope(envelope(query_status="failed", exit_status={
+        "status": 1, "message": "Error when getting query products", "error_message": GENERIC,
+        "debug_message": "SpiacsAnalysisException('no usable data found for this time range')"}))
+    with pytest.raises(NoDataError) as error:
+        raise_for_job_failure(failed)
+    text = str(error.value)
+    assert "SpiacsAnalysisException('no usable data found for this time range')" in text
+    assert "Error when getting query products" in text and "spi_acs_lc" in text
+    assert "support team" not in text and "feedback" not in text
+
+
+def test_failure_reason_of_the_old_dispatcher_is_in_message_and_error_message():
+    failed = parse_envelope(envelope(query_status="failed", exit_status={
+        "status": 1, "message": "failing query", "error_message": "the plugin raised KeyError('E1')",
+        "debug_message": ""}))
+    with pytest.raises(JobFailedError) as error:
+        raise_for_job_failure(failed)
+    assert type(error.value) is JobFailedError
+    assert str(error.value) == ("MMODA job failed: failing query; the plugin raised KeyError('E1') "
+                                "(job 0123456789abcdef)")
+
+
+@pytest.mark.parametrize("field", ["message", "error_message", "debug_message"])
+def test_no_data_marker_in_any_field_is_no_data(field):
+    exit_status = {"status": 1, "message": "x", "error_message": "y", "debug_message": "z"}
+    exit_status[field] = "RuntimeError('no usable data in the requested time span')"
+    with pytest.raises(NoDataError, match="no usable data"):
+        raise_for_job_failure(parse_envelope(envelope(query_status="failed", exit_status=exit_status)))
+
+
+def test_failure_reason_is_redacted_and_skips_non_text():
+    token = make_token()
+    text, no_data = failure_reason({"message": ["a", "list"], "error_message": None,
+                                    "debug_message": f"ValueError('bad token {token}')"})
+    assert text == "ValueError('bad token <token>')" and not no_data

@@ -47,3 +47,31 @@ def test_meta_data_1_3_6_lists_with_restrictions():
 def test_meta_data_malformed(raw):
     with pytest.raises(ProtocolError):
         parse_meta_data(raw)
+
+
+def test_nameless_rows_are_skipped():
+    product = [{"query_name": "semi_async_query"}, {"product_name": "dummy"},
+               {"name": None, "units": None, "value": None},
+               {"name": "None", "units": "str", "value": None},
+               {"name": "p", "units": "str", "value": 5}]
+    _, parameters = parse_meta_data([[{"instrumet": "x"}, {"prod_dict": {"dummy": "semi_async_query"}},
+                                      SOURCE_QUERY, product]])
+    assert [p["name"] for p in parameters] == ["RA", "T1", "token", "p"]
+
+
+@pytest.mark.parametrize("field, bad, key", [
+    ("restrictions", ["is_optional"], "optional"),
+    ("units", ["keV", "MeV"], "unit"),
+    ("restrictions", {"min_value": "zero", "max_value": [1]}, "min"),
+    ("restrictions", {"allowed_values": 5}, "allowed_values"),
+    ("restrictions", {"allowed_values": [{"a": 1}]}, "allowed_values"),
+    ("restrictions", {"is_optional": "yes"}, "optional"),
+])
+def test_malformed_restrictions_are_ignored_with_a_warning(field, bad, key):
+    row = {"name": "E1_keV", "units": "keV", "value": 30.0, field: bad}
+    block = [{"query_name": "q"}, {"product_name": "spectrum"}, row]
+    with pytest.warns(UserWarning, match="E1_keV.*malformed"):
+        _, parameters = parse_meta_data([[{"instrumet": "x"}, {"prod_dict": {}}, SOURCE_QUERY, block]])
+    parameter = parameters[-1]
+    assert parameter["name"] == "E1_keV" and parameter[key] is None
+    assert parameter["default"] == 30.0

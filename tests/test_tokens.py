@@ -91,3 +91,15 @@ def test_token_info_needs_numeric_exp(exp):
         claims["exp"] = exp
     with pytest.raises(LoginError, match="exp"):
         TokenInfo(claims, source="argument")
+
+
+def test_token_info_html_for_notebooks():
+    import time
+    import secrets
+    import jwt
+    from astroquery_mmoda.tokens import TokenInfo
+    token = jwt.encode({"sub": "x@example.org", "email": "<b>@example.org", "roles": "general,x",
+                        "exp": int(time.time()) + 7200}, secrets.token_hex(16), algorithm="HS256")
+    page = TokenInfo.from_token(token, source="keyring")._repr_html_()
+    assert "<td>&lt;b&gt;@example.org</td>" in page and "<td>general, x</td>" in page
+    assert "<td>keyring</td>" in page and "expires in 2.0 h" in page and token not in page

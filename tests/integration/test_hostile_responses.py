@@ -383,3 +383,16 @@ def test_generated_envelopes_raise_only_package_errors(client, proxy, query_stat
                                                        job_monitor):
     body = envelope(query_status=query_status, exit_status=exit_status, job_monitor=job_monitor)
     check_answer(client, proxy, body)
+
+
+def test_http_500_carries_the_reason_of_exit_status(client, proxy):
+    body = envelope(query_status="failed", exit_status={
+        "status": 1, "message": "Error when getting query products",
+        "error_message": "The support team has been notified",
+        "debug_message": "IsgriAnalysisException('catalog has no sources in the field')"})
+    serve(proxy, body, status=500)
+    result, _ = query(client)
+    assert isinstance(result, MmodaServiceError) and result.status_code == 500
+    assert "IsgriAnalysisException('catalog has no sources in the field')" in str(result)
+    assert "support team" not in str(result)
+    assert result.debug_message == "IsgriAnalysisException('catalog has no sources in the field')"
