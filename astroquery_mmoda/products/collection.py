@@ -20,8 +20,11 @@ class ProductSet(Mapping):
     Values are `~astropy.io.fits.HDUList` (kind ``'fits'``),
     `~astropy.table.Table` (``'catalog'``, ``'table'``), `NamedBytes`
     (``'binary'``, ``'image'``), text values (``'text'``: the value as sent,
-    usually a `str`) and dictionaries (``'gw'``: gravitational-wave strain,
-    spectrogram and contour products, kept as decoded JSON).
+    usually a `str`), dictionaries (``'gw'``: gravitational-wave strain,
+    spectrogram and contour products, kept as decoded JSON) and JSON values
+    as sent (``'echo'``: the parameters the service saw; ``'progress'``: what
+    a running job reports, usually HTML text; ``'other'``: a key of the answer
+    that the package does not know, named after it).
 
     **Names.** Each product is named by its own ``name`` (for pictures, the
     stem of ``filename`` when unnamed; else its ``product`` meta-data entry;
@@ -38,7 +41,8 @@ class ProductSet(Mapping):
         Name -> meta-data `dict` of the product (decoded from JSON).
     kind : mapping
         Name -> kind (``'fits'``, ``'catalog'``, ``'table'``, ``'binary'``,
-        ``'image'``, ``'text'`` or ``'gw'``).
+        ``'image'``, ``'text'``, ``'gw'``, ``'echo'``, ``'progress'`` or
+        ``'other'``).
     job_id : str or None
         The dispatcher's job.
     analysis_parameters : dict
@@ -93,8 +97,8 @@ class ProductSet(Mapping):
 
         FITS products go to ``.fits``, tables and the catalog to ``.ecsv``,
         binaries and pictures to their suggested suffix (``.bin`` when
-        unknown), text to ``.txt`` (JSON for non-text values) and
-        gravitational-wave products to ``.json``.  File names are ``prefix``
+        unknown), text and progress reports to ``.txt`` (JSON for non-text
+        values) and gravitational-wave, echo and other products to ``.json``.  File names are ``prefix``
         plus the product name, reduced to letters, digits and ``._+-``.
 
         The files are written all or nothing with the package's safe writer
@@ -184,7 +188,7 @@ def _summary(kind, value):
             return f"{len(value)} rows x {len(value.colnames)} columns"
         if kind in ("binary", "image"):
             return f"{len(value)} bytes ({value.suggested_suffix})"
-        if kind == "gw" and isinstance(value, dict):
+        if kind in ("gw", "echo", "other") and isinstance(value, dict):
             return f"keys: {_short(', '.join(map(str, value)), 50)}"
         return _short(value, 50)
     except Exception:
@@ -204,7 +208,7 @@ def _file_suffix(kind, value):
     if kind in ("binary", "image"):
         suffix = getattr(value, "suggested_suffix", None)
         return suffix if isinstance(suffix, str) and re.fullmatch(r"\.[A-Za-z0-9]{1,6}", suffix) else ".bin"
-    if kind == "gw":
+    if kind in ("gw", "echo", "other"):
         return ".json"
     return ".txt"
 
@@ -217,7 +221,7 @@ def _file_content(kind, value):
         return functools.partial(_write_ecsv, value)
     if isinstance(value, (bytes, bytearray)):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and kind not in ("gw", "echo", "other"):
         return value.encode("utf-8")
     return json.dumps(value, indent=1, default=str).encode("utf-8")
 

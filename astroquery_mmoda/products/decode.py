@@ -30,9 +30,15 @@ def decode_products(products, *, job_id=None, product=None):
     ``text_product_list`` and the gravitational-wave keys
     ``gw_strain_product_list``, ``gw_spectrogram_product`` (decoded JSON,
     kind ``'gw'``) and ``gw_skymap_product`` (one FITS product per event plus
-    its contours as kind ``'gw'``).  Other keys (``api_code``,
-    ``session_id``, ``prod_process_message``, ``progress_product_list``, ...)
-    are ignored; ``analysis_parameters`` is kept without tokens.
+    its contours as kind ``'gw'``), ``echo`` (the parameters the service
+    saw, kind ``'echo'``), ``progress_product_list`` and
+    ``progress_product_html_output`` (what a ``return_progress=True`` job
+    reports while it runs, kind ``'progress'``).  Keys that describe the
+    answer (``api_code``, ``session_id``, ``prod_process_message``,
+    ``extra_metadata``, ...) are not products; ``analysis_parameters`` is kept
+    without tokens.  Any other key is kept as it was sent, kind ``'other'``,
+    named after the key (e.g. the ``p`` of the dispatcher's demonstration
+    instruments).  JSON values (echo, progress, other) are kept without tokens.
 
     Parameters
     ----------
@@ -152,7 +158,45 @@ def _collect(products, ctx):
                 item.base = f"skymap_{_clean_name(str(event))}"
         for event, contours in _json_object(skymap.get("contours") or {}, "gw contours").items():
             items.append(_Item(f"contours_{_clean_name(str(event))}", "gw", contours, {"event": event}))
+    if products.get("echo") is not None:
+        items.append(_Item("echo", "echo", _plain_json(products["echo"]), {}))
+    for index, item in enumerate(_list_of(products, "progress_product_list")):
+        add(_decode_progress, item, "progress", f"progress_product_list[{index}]")
+    for index, html in enumerate(_list_of(products, "progress_product_html_output")):
+        items.append(_Item("progress", "progress", _plain_json(html), {}))
+    for key, value in products.items():
+        if key not in _KNOWN_KEYS and isinstance(key, str) and _clean_name(key) and value is not None:
+            items.append(_Item(_clean_name(key), "other", _plain_json(value), {"key": key}))
     return items
+
+
+# Keys of ``products`` that describe the answer rather than carry a product; any
+# other key the decoders above do not know is kept as an ``'other'`` product.
+_ENVELOPE_KEYS = frozenset([
+    "analysis_parameters", "api_code", "job_id", "session_id", "input_prod_list",
+    "prod_process_message", "prod_process_maessage", "instrument_parameters", "extra_metadata",
+    "prod_uris", "download_file_name", "file_name", "name", "image", "spectrum_name",
+    "ph_file_name", "arf_file_name", "rmf_file_name", "root_file_name", "input_param_scw_list"])
+_PRODUCT_KEYS = frozenset([
+    "numpy_data_product", "numpy_data_product_list", "binary_data_product_list", "catalog",
+    "astropy_table_product_ascii_list", "astropy_table_product_binary_list",
+    "binary_image_product_list", "text_product_list", "gw_strain_product_list",
+    "gw_spectrogram_product", "gw_skymap_product", "echo", "progress_product_list",
+    "progress_product_html_output"])
+_KNOWN_KEYS = _ENVELOPE_KEYS | _PRODUCT_KEYS
+
+
+def _plain_json(value):
+    """A JSON value as sent, without tokens (the echo repeats the request's token)."""
+    return _scrub(value)
+
+
+def _decode_progress(item, ctx, what):
+    """A progress report of a ``return_progress`` job: ``{name, value}``; the value as sent."""
+    item = _json_object(item, what)
+    if "value" not in item:
+        raise ProtocolError(f"{what} has no value")
+    return _plain_json(item["value"]), {}, _clean_name(item.get("name")) or "progress"
 
 
 def _list_of(products, key):
@@ -176,7 +220,7 @@ def _default_base(kind, meta, requested=None):
     if kind == "fits" and isinstance(requested, str) and _clean_name(requested):
         return _clean_name(requested)
     return {"fits": "numpy_data_product", "table": "table", "binary": "binary", "image": "image",
-            "text": "text", "gw": "gw"}.get(kind, kind)
+            "text": "text", "gw": "gw", "progress": "progress"}.get(kind, kind)
 
 
 def _assign_names(items):

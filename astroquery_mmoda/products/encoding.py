@@ -40,15 +40,22 @@ def _b64decode(text, *, urlsafe, what):
 
 
 def _as_dict(value):
-    """``value`` if a dict, the dict a JSON string encodes, else None."""
+    """``value`` if a dict, the dict a JSON string encodes (once or twice), else None.
+
+    Notebook services (nb2workflow) send table meta-data encoded twice
+    (``'"{}"'``): a JSON string of a JSON object is read as the object.
+    """
     if isinstance(value, dict):
         return value
-    if isinstance(value, str):
+    for _ in range(2):
+        if not isinstance(value, str):
+            return None
         try:
-            decoded = json.loads(value)
+            value = json.loads(value)
         except (ValueError, RecursionError):
             return None
-        return decoded if isinstance(decoded, dict) else None
+        if isinstance(value, dict):
+            return value
     return None
 
 

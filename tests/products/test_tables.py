@@ -141,10 +141,11 @@ def test_text_and_gw_products_and_ignored_keys():
         "prod_process_message": "", "session_id": "S", "extra_metadata": {}, "prod_uris": {},
         "analysis_parameters": json.dumps({"token": JWT, "src_name": f"x {JWT}"})})
     assert list(ps) == ["summary", "count", "fit", "Strain", "spectrogram", "skymap_GW170817",
-                        "contours_GW170817"]
+                        "contours_GW170817", "p"]
     assert ps["summary"] == "all good" and ps["count"] == 3 and ps["fit"] == {"a": 1.0}
     assert ps.meta["summary"] == {"uri": "x"}
-    assert [ps.kind[n] for n in ps] == ["text"] * 3 + ["gw", "gw", "fits", "gw"]
+    assert [ps.kind[n] for n in ps] == ["text"] * 3 + ["gw", "gw", "fits", "gw", "progress"]
+    assert ps["p"] == 1
     assert ps.meta["skymap_GW170817"] == {"event": "GW170817"}
     assert ps.analysis_parameters == {"src_name": "x <token>"}
     with pytest.raises(ProtocolError, match="text_product_list.1. has no value"):
