@@ -24,9 +24,11 @@ __all__ = ["NamedBytes", "catalog_from_dict", "catalog_to_selected_catalog"]
 def catalog_from_dict(catalog):
     """The dispatcher's catalog dictionary as an `~astropy.table.Table`.
 
-    Columns keep the server's names, order and ``cat_column_descr`` dtypes; the
-    longitude/latitude columns (``cat_lon_name``/``cat_lat_name``, usually
-    ``ra``/``dec``) are floats with the unit ``cat_coord_units``.  Nulls become
+    Columns keep the server's names, order and ``cat_column_descr`` dtypes,
+    except that text columns (``|S``, ``<U``) are `str`, as wide as their
+    longest value (never truncated, any Unicode); the longitude/latitude
+    columns (``cat_lon_name``/``cat_lat_name``, usually ``ra``/``dec``) are
+    floats with the unit ``cat_coord_units``.  Nulls become
     NaN in float columns and are masked in others.  ``table.meta`` holds
     ``cat_meta`` and ``FRAME``, ``COORD_UNIT``, ``LON_NAME``, ``LAT_NAME``.
 
@@ -100,11 +102,20 @@ def _catalog_from_dict(catalog):
         is_coordinate = name in (lon, lat)
         if is_coordinate and (dtype is None or dtype.kind != "f"):
             dtype = np.dtype(float)
+        elif dtype is not None and dtype.kind in "SU":
+            dtype = _text_dtype(dtype, column_values)
         column = _column_from_values(name, column_values, dtype)
         if is_coordinate and unit is not None:
             column.unit = unit
         columns.append(column)
     return Table(columns, meta=meta, copy=False)
+
+
+def _text_dtype(declared, values):
+    """A str dtype wide enough for the declared width and the values: names are never truncated."""
+    width = declared.itemsize // (4 if declared.kind == "U" else 1)
+    longest = max((len(value) for value in values if isinstance(value, str)), default=0)
+    return np.dtype(f"<U{max(width, longest, 1)}")
 
 
 def _column_from_values(name, values, dtype):

@@ -150,3 +150,20 @@ def test_text_and_gw_products_and_ignored_keys():
     assert ps.analysis_parameters == {"src_name": "x <token>"}
     with pytest.raises(ProtocolError, match="text_product_list.1. has no value"):
         decode_products({"text_product_list": [{"value": 1}, {"name": "x"}]})
+
+
+def test_catalog_names_are_text_never_truncated():
+    catalog = dict(CATALOG, cat_column_list=[[0, 7], ["Crab Nebula", "Café X-1 ☉"], [1.0, 2.0],
+                                             [83.63, 1.0], [22.01, 2.0], [1, 2], [0.1, 0.2]])
+    catalog["cat_column_descr"] = [["src_names", "|S4"] if name == "src_names" else [name, descr]
+                                   for name, descr in CATALOG["cat_column_descr"]]
+    table = catalog_from_dict(catalog)
+    assert table["src_names"].dtype.kind == "U"
+    assert table["src_names"].tolist() == ["Crab Nebula", "Café X-1 ☉"]
+    assert all(isinstance(name, str) for name in table["src_names"])
+    sent = json.loads(catalog_to_selected_catalog(table))
+    assert sent["cat_column_list"][1] == ["Crab Nebula", "Café X-1 ☉"]
+    wide = dict(CATALOG, cat_column_descr=[[n, "|S12" if n == "src_names" else d]
+                                           for n, d in CATALOG["cat_column_descr"]])
+    assert catalog_from_dict(wide)["src_names"].tolist() == ["1A 0535+262", "Crab", "NEW_1"]
+    assert catalog_from_dict(wide)["src_names"].dtype == np.dtype("<U12")
