@@ -47,6 +47,9 @@ class ProductSet(Mapping):
         The dispatcher's job.
     analysis_parameters : dict
         The parameters the dispatcher used, without tokens.
+    refused : mapping
+        The items of the answer that were not decoded (e.g.
+        ``'astropy_table_product_binary_list[0] (spectrum)'``) -> why.
 
     Examples
     --------
@@ -55,7 +58,7 @@ class ProductSet(Mapping):
     (['lc_Crab'], 'text', ['lc_Crab'])
     """
 
-    def __init__(self, items=(), *, job_id=None, analysis_parameters=None):
+    def __init__(self, items=(), *, job_id=None, analysis_parameters=None, refused=None):
         self._values, meta, kind = {}, {}, {}
         for name, item_kind, value, item_meta in items:
             if not isinstance(name, str) or name in self._values:
@@ -67,6 +70,7 @@ class ProductSet(Mapping):
         self.kind = types.MappingProxyType(kind)
         self.job_id = job_id if isinstance(job_id, str) else None
         self.analysis_parameters = dict(analysis_parameters or {})
+        self.refused = types.MappingProxyType(dict(refused or {}))
 
     def __getitem__(self, name):
         return self._values[name]
@@ -90,7 +94,8 @@ class ProductSet(Mapping):
         """
         chosen = [(name, self.kind[name], value, self.meta[name])
                   for name, value in self._values.items() if _matches(self.meta[name], criteria)]
-        return ProductSet(chosen, job_id=self.job_id, analysis_parameters=self.analysis_parameters)
+        return ProductSet(chosen, job_id=self.job_id, analysis_parameters=self.analysis_parameters,
+                          refused=self.refused)
 
     def write(self, directory, *, overwrite=False, prefix=""):
         """Write every product into ``directory`` (created if needed).
@@ -154,15 +159,17 @@ class ProductSet(Mapping):
 
     def __repr__(self):
         head = f"<ProductSet job_id={self.job_id!r}: {len(self)} product{'s' * (len(self) != 1)}>"
-        if not self._values:
+        if not self._values and not self.refused:
             return _redact(head)
-        width = min(max(len(name) for name in self._values), 40)
+        width = min(max((len(name) for name in self._values), default=1), 40)
         lines = [head]
         for name, value in self._values.items():
             source = self.meta[name].get("src_name")
             source = f" [src_name={_short(source, 30)}]" if isinstance(source, str) and source else ""
             lines.append(f"  {name:<{width}}  {self.kind[name]:<7}  "
                          f"{_summary(self.kind[name], value)}{source}")
+        if self.refused:
+            lines.append(f"  refused: {_short(', '.join(self.refused), 300)}")
         return _redact("\n".join(lines))
 
 

@@ -250,8 +250,10 @@ def _decode_table_product(item, ctx, what):
                                 f"{_short(str(exc))})") from None
     elif item.get("binary") is not None:
         raise ProtocolError(
-            f"{what}: pickled astropy tables ('binary') are unsupported: unpickling a Table "
-            "would require allowing astropy's unit and mixin machinery")
+            f"{what}: pickled astropy tables ('binary') are unsupported: unpickling a Table would run "
+            "astropy's unit and mixin machinery on server data; ask the service to send it as "
+            "ECSV text instead (its 'ascii' field: ODAAstropyTable.encode(use_binary=False), "
+            "oda_api's default)")
     else:
         raise ProtocolError(f"{what} has neither 'ascii' nor 'binary' content")
     return table, meta, _clean_name(item.get("name"))
