@@ -15,8 +15,10 @@ from .shown import _short
 from .unpickler import _load_shadow
 
 
+# Cards astropy derives from the data.  CHECKSUM and DATASUM are kept as sent (as
+# oda_api does): they describe the server's file, which is what a user may check.
 _STRUCTURAL = frozenset(["SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT",
-                         "TFIELDS", "THEAP", "GROUPS", "CHECKSUM", "DATASUM", "ZHECKSUM", "ZDATASUM"])
+                         "TFIELDS", "THEAP", "GROUPS"])
 _NAXIS_RE = re.compile(r"NAXIS\d+\Z")
 _KEYWORD_RE = re.compile(r"[A-Z0-9_-]{1,8}\Z")
 _HDU_CLASSES = {"primary": fits.PrimaryHDU, "image": fits.ImageHDU, "bintable": fits.BinTableHDU,
@@ -95,7 +97,11 @@ def _decode_data_unit(unit, index, what):
 
 
 def _header_from_dict(header, what):
-    """A FITS header from the dispatcher's flat card dictionary, without structural cards."""
+    """A FITS header from the dispatcher's flat card dictionary, without structural cards.
+
+    Checksums, blank, ``COMMENT`` and ``HISTORY`` cards are kept (the dictionary
+    holds one of each: the last).
+    """
     result = fits.Header()
     if header is None:
         return result, []
@@ -103,6 +109,13 @@ def _header_from_dict(header, what):
         raise ProtocolError(f"{what}: header is not an object")
     dropped = []
     for key, value in header.items():
+        if key == "" or (isinstance(key, str) and not key.strip()):
+            # a blank card (the dictionary holds the last one of the header)
+            try:
+                result.append(fits.Card("", "" if value is None else str(value)), end=True)
+            except Exception:
+                dropped.append(repr(key))
+            continue
         keyword = key.strip().upper() if isinstance(key, str) else ""
         if not keyword or keyword in _STRUCTURAL or _NAXIS_RE.match(keyword):
             continue
