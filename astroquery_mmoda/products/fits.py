@@ -46,7 +46,9 @@ def _decode_data_unit(unit, index, what):
     data = None
     if binarys is not None:
         # The decoded pickle is freed as soon as it is unpickled.
-        data = _materialize(_load_shadow(_b64decode(binarys, urlsafe=False, what=f"{where}: binarys")))
+        size = len(binarys) // 4 * 3 if isinstance(binarys, (str, bytes)) else 0
+        data = _materialize(_load_shadow(_b64decode(binarys, urlsafe=False, what=f"{where}: binarys")),
+                            size)
         if not isinstance(data, np.ndarray):
             raise ProtocolError(f"{where}: pickled data is {type(data).__name__}, not an array")
     elif unit.get("data") is not None:
