@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..writing import write_files
 from .shown import _redact, _short
+from .tables import _DATA_SUFFIXES
 
 __all__ = ["ProductSet"]
 
@@ -103,8 +104,12 @@ class ProductSet(Mapping):
         FITS products go to ``.fits``, tables and the catalog to ``.ecsv``,
         binaries and pictures to their suggested suffix (``.bin`` when
         unknown), text and progress reports to ``.txt`` (JSON for non-text
-        values) and gravitational-wave, echo and other products to ``.json``.  File names are ``prefix``
-        plus the product name, reduced to letters, digits and ``._+-``.
+        values) and gravitational-wave, echo and other products to ``.json``.
+        File names are ``prefix`` plus the product name, reduced to letters,
+        digits and ``._+-`` (a Windows device name such as ``CON`` or ``COM1``
+        gets a leading ``_``); a binary keeps a suffix only when it is a known
+        data suffix (``.fits``, ``.root``, ``.png``, ``.csv``, ...), so a
+        server's ``setup.exe`` is written as ``setup.exe.bin``.
 
         The files are written all or nothing with the package's safe writer
         (``astroquery_mmoda.writing``): each one goes to a temporary file in
@@ -203,8 +208,15 @@ def _summary(kind, value):
 
 
 def _safe_filename(text):
-    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")
-    return name[:180] or "product"
+    """A file stem from a product name: portable characters, no Windows device name, at most 180."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")[:180] or "product"
+    if _WINDOWS_DEVICE_RE.match(name.split(".")[0]):
+        name = f"_{name}"
+    return name
+
+
+# Windows opens these names (with any suffix) as devices, not files.
+_WINDOWS_DEVICE_RE = re.compile(r"(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9]|LPT[0-9])\Z", re.IGNORECASE)
 
 
 def _file_suffix(kind, value):
@@ -214,7 +226,8 @@ def _file_suffix(kind, value):
         return ".ecsv"
     if kind in ("binary", "image"):
         suffix = getattr(value, "suggested_suffix", None)
-        return suffix if isinstance(suffix, str) and re.fullmatch(r"\.[A-Za-z0-9]{1,6}", suffix) else ".bin"
+        known = isinstance(suffix, str) and suffix[:1] == "." and suffix[1:].lower() in _DATA_SUFFIXES
+        return suffix.lower() if known else ".bin"
     if kind in ("gw", "echo", "other"):
         return ".json"
     return ".txt"

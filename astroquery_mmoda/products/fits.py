@@ -1,4 +1,8 @@
-"""FITS-like products (``NumpyDataProduct``): data units and headers -> `~astropy.io.fits.HDUList`."""
+"""FITS-like products (``NumpyDataProduct``): data units and headers -> `~astropy.io.fits.HDUList`.
+
+A product whose first data unit is a table gets an empty primary HDU in front of
+it, as a FITS file must start with one.
+"""
 import json
 import math
 import re
@@ -31,8 +35,11 @@ def _decode_numpy_product(product, ctx, what):
     if not isinstance(units, list):
         raise ProtocolError(f"{what} has no data_unit_list")
     meta = _json_meta(product.get("meta_data"), ctx, what)
-    hdus = fits.HDUList([_decode_data_unit(unit, index, what) for index, unit in enumerate(units)])
-    return hdus, meta, _clean_name(product.get("name"))
+    hdus = [_decode_data_unit(unit, index, what) for index, unit in enumerate(units)]
+    if hdus and isinstance(hdus[0], (fits.BinTableHDU, fits.TableHDU)):
+        # A FITS file starts with a primary HDU, which cannot hold a table.
+        hdus.insert(0, fits.PrimaryHDU())
+    return fits.HDUList(hdus), meta, _clean_name(product.get("name"))
 
 
 def _decode_data_unit(unit, index, what):

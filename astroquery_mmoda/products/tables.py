@@ -344,14 +344,27 @@ class NamedBytes(bytes):
 
 
 def _suffix_for(data, name):
+    """The file suffix of binary ``data``: from its content, else a known data suffix of ``name``.
+
+    Suffixes that a desktop would run or open as a program (``.exe``, ``.bat``,
+    ``.js``, ``.py``, ``.html``, ...) are never taken from a server's name: ``.bin``.
+    """
     kind = _sniff(data)
     if kind is not None:
         return _IMAGE_TYPES.get(kind, f".{kind}")
     if isinstance(name, str):
         match = re.search(r"\.([A-Za-z0-9]{1,5})\Z", name)
-        if match:
+        if match and match.group(1).lower() in _DATA_SUFFIXES:
             return f".{match.group(1).lower()}"
     return ".bin"
+
+
+# Suffixes (without the dot) a binary product's file may get from its name.
+_DATA_SUFFIXES = frozenset([
+    "fits", "fit", "fts", "fz", "gz", "bz2", "xz", "zip", "tar", "tgz", "root", "h5", "hdf5", "hdf",
+    "nc", "npy", "npz", "ecsv", "csv", "tsv", "txt", "dat", "json", "xml", "vot", "yaml", "yml",
+    "png", "jpg", "jpeg", "gif", "svg", "tiff", "tif", "bmp", "webp", "pdf", "eps", "ps", "pha", "rmf",
+    "arf", "rsp", "lc", "evt", "qdp", "reg", "log", "ascii"])
 
 
 _MAGIC = (
