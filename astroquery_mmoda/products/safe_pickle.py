@@ -87,6 +87,7 @@ class _Builder:
         # Every element of an array is carried by at least one byte of the pickle,
         # except those of zero size: bound them by the bytes actually sent.
         self._max_count = size
+        self._adopted = set()
 
     def build(self, obj):
         if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
@@ -255,16 +256,22 @@ class _Builder:
             raise ProtocolError("array data size in pickle does not match its shape and dtype")
         if count == 0 or dtype.itemsize == 0:
             return np.zeros(shape, dtype=dtype, order=order)
+        if id(raw) in self._adopted or (not dtype.isnative and dtype.subdtype is not None):
+            # A buffer named twice in the pickle: each array gets its own copy.
+            return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order).copy(order)
+        self._adopted.add(id(raw))  # the graph keeps ``raw`` alive while it is built
         if isinstance(raw, bytearray):
             return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order)
-        if not dtype.isnative:
-            # numpy's own path would swap to native order: keep the dtype as sent.
-            return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order).copy(order)
-        # numpy adopts a large aligned bytes buffer without copying it and keeps the
-        # array writeable; all arguments are validated above.
+        # numpy adopts a large bytes buffer without copying it and keeps the array
+        # writeable; all arguments are validated above.
         array = np.empty(0, dtype=np.uint8)
-        array.__setstate__((1, shape, dtype, fortran, raw))
-        return array
+        if dtype.isnative:
+            array.__setstate__((1, shape, dtype, fortran, raw))
+            return array
+        # numpy would swap non-native data (FITS data are big-endian) into a new
+        # array: adopt the bytes as they are and read them with the dtype as sent.
+        array.__setstate__((1, (len(raw),), np.dtype(np.uint8), False, raw))
+        return array.view(dtype).reshape(shape, order=order)
 
     def scalar(self, shadow):
         if len(shadow.args) != 2:

@@ -65,6 +65,36 @@ def test_safe_loads_big_native_array_is_not_copied_twice():
     assert not out.flags.owndata
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [">f8", ">i2", [("A", ">f4"), ("B", "<i8")]], ids=str)
+def test_safe_loads_big_endian_arrays_are_views_of_the_unpickled_bytes(dtype, order):
+    image = np.zeros((300, 200), dtype=np.dtype(dtype), order=order)
+    for name in image.dtype.names or [None]:
+        values = np.random.default_rng(2).random((300, 200)) * 1000
+        if name is None:
+            image[...] = values
+        else:
+            image[name] = values
+    out = safe_loads(pickle.dumps(image, protocol=2))
+    assert out.dtype == image.dtype and out.shape == image.shape
+    assert np.array_equal(out, image) and out.flags.writeable
+    assert out.flags.f_contiguous == (order == "F")
+    assert not out.flags.owndata  # FITS data (big-endian) are not swapped into a copy
+    out[0, 0] = image[0, 0]
+
+
+def test_one_buffer_named_twice_gives_two_arrays():
+    shared = np.arange(2000.0).tobytes()
+    from numpy._core.multiarray import _reconstruct
+
+    class Twice:
+        def __reduce__(self):
+            return (_reconstruct, (np.ndarray, (0,), b"b"), (1, (2000,), np.dtype("<f8"), False, shared))
+    first, second = safe_loads(pickle.dumps([Twice(), Twice()], protocol=4))
+    first[0] = -1.0
+    assert second[0] == 0.0 and first[1] == second[1] == 1.0
+
+
 def fits_table(path):
     make_fits(path)
     return fits.open(path)
