@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..writing import write_files
 from .shown import _redact, _short
+from .tables import _DATA_SUFFIXES
 
 __all__ = ["ProductSet"]
 
@@ -20,8 +21,11 @@ class ProductSet(Mapping):
     Values are `~astropy.io.fits.HDUList` (kind ``'fits'``),
     `~astropy.table.Table` (``'catalog'``, ``'table'``), `NamedBytes`
     (``'binary'``, ``'image'``), text values (``'text'``: the value as sent,
-    usually a `str`) and dictionaries (``'gw'``: gravitational-wave strain,
-    spectrogram and contour products, kept as decoded JSON).
+    usually a `str`), dictionaries (``'gw'``: gravitational-wave strain,
+    spectrogram and contour products, kept as decoded JSON) and JSON values
+    as sent (``'echo'``: the parameters the service saw; ``'progress'``: what
+    a running job reports, usually HTML text; ``'other'``: a key of the answer
+    that the package does not know, named after it).
 
     **Names.** Each product is named by its own ``name`` (for pictures, the
     stem of ``filename`` when unnamed; else its ``product`` meta-data entry;
@@ -38,11 +42,15 @@ class ProductSet(Mapping):
         Name -> meta-data `dict` of the product (decoded from JSON).
     kind : mapping
         Name -> kind (``'fits'``, ``'catalog'``, ``'table'``, ``'binary'``,
-        ``'image'``, ``'text'`` or ``'gw'``).
+        ``'image'``, ``'text'``, ``'gw'``, ``'echo'``, ``'progress'`` or
+        ``'other'``).
     job_id : str or None
         The dispatcher's job.
     analysis_parameters : dict
         The parameters the dispatcher used, without tokens.
+    refused : mapping
+        The items of the answer that were not decoded (e.g.
+        ``'astropy_table_product_binary_list[0] (spectrum)'``) -> why.
 
     Examples
     --------
@@ -51,7 +59,7 @@ class ProductSet(Mapping):
     (['lc_Crab'], 'text', ['lc_Crab'])
     """
 
-    def __init__(self, items=(), *, job_id=None, analysis_parameters=None):
+    def __init__(self, items=(), *, job_id=None, analysis_parameters=None, refused=None):
         self._values, meta, kind = {}, {}, {}
         for name, item_kind, value, item_meta in items:
             if not isinstance(name, str) or name in self._values:
@@ -63,6 +71,7 @@ class ProductSet(Mapping):
         self.kind = types.MappingProxyType(kind)
         self.job_id = job_id if isinstance(job_id, str) else None
         self.analysis_parameters = dict(analysis_parameters or {})
+        self.refused = types.MappingProxyType(dict(refused or {}))
 
     def __getitem__(self, name):
         return self._values[name]
@@ -86,16 +95,21 @@ class ProductSet(Mapping):
         """
         chosen = [(name, self.kind[name], value, self.meta[name])
                   for name, value in self._values.items() if _matches(self.meta[name], criteria)]
-        return ProductSet(chosen, job_id=self.job_id, analysis_parameters=self.analysis_parameters)
+        return ProductSet(chosen, job_id=self.job_id, analysis_parameters=self.analysis_parameters,
+                          refused=self.refused)
 
     def write(self, directory, *, overwrite=False, prefix=""):
         """Write every product into ``directory`` (created if needed).
 
         FITS products go to ``.fits``, tables and the catalog to ``.ecsv``,
         binaries and pictures to their suggested suffix (``.bin`` when
-        unknown), text to ``.txt`` (JSON for non-text values) and
-        gravitational-wave products to ``.json``.  File names are ``prefix``
-        plus the product name, reduced to letters, digits and ``._+-``.
+        unknown), text and progress reports to ``.txt`` (JSON for non-text
+        values) and gravitational-wave, echo and other products to ``.json``.
+        File names are ``prefix`` plus the product name, reduced to letters,
+        digits and ``._+-`` (a Windows device name such as ``CON`` or ``COM1``
+        gets a leading ``_``); a binary keeps a suffix only when it is a known
+        data suffix (``.fits``, ``.root``, ``.png``, ``.csv``, ...), so a
+        server's ``setup.exe`` is written as ``setup.exe.bin``.
 
         The files are written all or nothing with the package's safe writer
         (``astroquery_mmoda.writing``): each one goes to a temporary file in
@@ -150,15 +164,17 @@ class ProductSet(Mapping):
 
     def __repr__(self):
         head = f"<ProductSet job_id={self.job_id!r}: {len(self)} product{'s' * (len(self) != 1)}>"
-        if not self._values:
+        if not self._values and not self.refused:
             return _redact(head)
-        width = min(max(len(name) for name in self._values), 40)
+        width = min(max((len(name) for name in self._values), default=1), 40)
         lines = [head]
         for name, value in self._values.items():
             source = self.meta[name].get("src_name")
             source = f" [src_name={_short(source, 30)}]" if isinstance(source, str) and source else ""
             lines.append(f"  {name:<{width}}  {self.kind[name]:<7}  "
                          f"{_summary(self.kind[name], value)}{source}")
+        if self.refused:
+            lines.append(f"  refused: {_short(', '.join(self.refused), 300)}")
         return _redact("\n".join(lines))
 
 
@@ -184,7 +200,7 @@ def _summary(kind, value):
             return f"{len(value)} rows x {len(value.colnames)} columns"
         if kind in ("binary", "image"):
             return f"{len(value)} bytes ({value.suggested_suffix})"
-        if kind == "gw" and isinstance(value, dict):
+        if kind in ("gw", "echo", "other") and isinstance(value, dict):
             return f"keys: {_short(', '.join(map(str, value)), 50)}"
         return _short(value, 50)
     except Exception:
@@ -192,8 +208,15 @@ def _summary(kind, value):
 
 
 def _safe_filename(text):
-    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")
-    return name[:180] or "product"
+    """A file stem from a product name: portable characters, no Windows device name, at most 180."""
+    name = re.sub(r"[^A-Za-z0-9._+-]+", "_", text).strip("._")[:180] or "product"
+    if _WINDOWS_DEVICE_RE.match(name.split(".")[0]):
+        name = f"_{name}"
+    return name
+
+
+# Windows opens these names (with any suffix) as devices, not files.
+_WINDOWS_DEVICE_RE = re.compile(r"(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9]|LPT[0-9])\Z", re.IGNORECASE)
 
 
 def _file_suffix(kind, value):
@@ -203,8 +226,9 @@ def _file_suffix(kind, value):
         return ".ecsv"
     if kind in ("binary", "image"):
         suffix = getattr(value, "suggested_suffix", None)
-        return suffix if isinstance(suffix, str) and re.fullmatch(r"\.[A-Za-z0-9]{1,6}", suffix) else ".bin"
-    if kind == "gw":
+        known = isinstance(suffix, str) and suffix[:1] == "." and suffix[1:].lower() in _DATA_SUFFIXES
+        return suffix.lower() if known else ".bin"
+    if kind in ("gw", "echo", "other"):
         return ".json"
     return ".txt"
 
@@ -217,7 +241,7 @@ def _file_content(kind, value):
         return functools.partial(_write_ecsv, value)
     if isinstance(value, (bytes, bytearray)):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and kind not in ("gw", "echo", "other"):
         return value.encode("utf-8")
     return json.dumps(value, indent=1, default=str).encode("utf-8")
 

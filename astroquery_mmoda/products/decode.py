@@ -3,7 +3,11 @@
 Each key of the answer has its decoder (`~.fits`, `~.tables`); this module
 collects the decoded items in the answer's order and names them.
 """
+import contextlib
 import json
+import warnings
+
+from astropy.utils.exceptions import AstropyUserWarning
 
 from ..exceptions import ProtocolError
 from .collection import ProductSet
@@ -30,9 +34,15 @@ def decode_products(products, *, job_id=None, product=None):
     ``text_product_list`` and the gravitational-wave keys
     ``gw_strain_product_list``, ``gw_spectrogram_product`` (decoded JSON,
     kind ``'gw'``) and ``gw_skymap_product`` (one FITS product per event plus
-    its contours as kind ``'gw'``).  Other keys (``api_code``,
-    ``session_id``, ``prod_process_message``, ``progress_product_list``, ...)
-    are ignored; ``analysis_parameters`` is kept without tokens.
+    its contours as kind ``'gw'``), ``echo`` (the parameters the service
+    saw, kind ``'echo'``), ``progress_product_list`` and
+    ``progress_product_html_output`` (what a ``return_progress=True`` job
+    reports while it runs, kind ``'progress'``).  Keys that describe the
+    answer (``api_code``, ``session_id``, ``prod_process_message``,
+    ``extra_metadata``, ...) are not products; ``analysis_parameters`` is kept
+    without tokens.  Any other key is kept as it was sent, kind ``'other'``,
+    named after the key (e.g. the ``p`` of the dispatcher's demonstration
+    instruments).  JSON values (echo, progress, other) are kept without tokens.
 
     Parameters
     ----------
@@ -47,10 +57,15 @@ def decode_products(products, *, job_id=None, product=None):
     -------
     ProductSet
 
+    An item that cannot be decoded safely (e.g. a pickled table) is refused:
+    the others are still decoded, an `~astropy.utils.exceptions.AstropyUserWarning`
+    names what was refused and why, and so does `ProductSet.refused`.
+
     Raises
     ------
     ProtocolError
-        When an item cannot be decoded (named in the message).
+        When ``products`` is not an object, or when every item was refused
+        (the reasons, naming the items, are in the message).
 
     Examples
     --------
@@ -70,24 +85,30 @@ def decode_products(products, *, job_id=None, product=None):
         except (ValueError, RecursionError):
             parameters = {"raw": parameters}
     parameters = _scrub(parameters) if isinstance(parameters, dict) else {}
+    ctx = _Context(product)
     try:
-        items = _collect(products, _Context(product))
-    except ProtocolError as exc:
-        raise ProtocolError(exc.message, job_id=job_id) from None
+        items = _collect(products, ctx)
     except RecursionError:
         raise ProtocolError("products nested too deeply", job_id=job_id) from None
-    except Exception as exc:
-        raise ProtocolError(f"undecodable products ({type(exc).__name__}: {_short(str(exc))})",
-                            job_id=job_id) from None
+    if ctx.refused:
+        reasons = "; ".join(ctx.refused.values())
+        if not items:
+            if len(ctx.refused) > 1:
+                reasons = f"{len(ctx.refused)} products refused: {reasons}"
+            raise ProtocolError(_short(reasons, 2000), job_id=job_id)
+        warnings.warn(f"{len(ctx.refused)} product(s) refused, {len(items)} decoded "
+                      f"(see ProductSet.refused): {_short(reasons, 600)}", AstropyUserWarning,
+                      stacklevel=2)
     _assign_names(items)
     return ProductSet([(item.name, item.kind, item.value, item.meta) for item in items],
-                      job_id=job_id, analysis_parameters=parameters)
+                      job_id=job_id, analysis_parameters=parameters, refused=ctx.refused)
 
 
 class _Context:
     def __init__(self, product=None):
         self.warned_meta = False
         self.product = product
+        self.refused = {}
 
 
 class _Item:
@@ -102,57 +123,121 @@ def _collect(products, ctx):
     """The decoded `_Item` list, in the order of the keys documented in `decode_products`.
 
     Every decoder is called as ``decoder(item, ctx, what)`` (``what`` names the
-    item in messages) and returns ``(value, meta, name)``.
+    item in messages) and returns ``(value, meta, name)``.  An item that cannot
+    be decoded is refused: its reason goes to ``ctx.refused``, the other items
+    are still decoded.
     """
     items = []
 
     def add(decoder, item, kind, what):
-        try:
+        with _refusing(ctx, _described(what, item)):
             value, meta, name = decoder(item, ctx, what)
-        except ProtocolError:
-            raise
-        except RecursionError:
-            raise ProtocolError(f"{what}: nested too deeply") from None
-        except Exception as exc:
-            raise ProtocolError(f"{what}: undecodable ({type(exc).__name__}: {_short(str(exc))})") from None
-        items.append(_Item(name or _default_base(kind, meta, ctx.product), kind, value, meta))
+            items.append(_Item(name or _default_base(kind, meta, ctx.product), kind, value, meta))
+
+    def each(key, decoder, kind):
+        listed = ()
+        with _refusing(ctx, key):
+            listed = _list_of(products, key)
+        for index, item in enumerate(listed):
+            add(decoder, item, kind, f"{key}[{index}]")
 
     if products.get("numpy_data_product") is not None:
         add(_decode_numpy_product, products["numpy_data_product"], "fits", "numpy_data_product")
-    for index, item in enumerate(_list_of(products, "numpy_data_product_list")):
-        add(_decode_numpy_product, item, "fits", f"numpy_data_product_list[{index}]")
-    for index, item in enumerate(_list_of(products, "binary_data_product_list")):
-        add(_decode_binary_product, item, "binary", f"binary_data_product_list[{index}]")
+    each("numpy_data_product_list", _decode_numpy_product, "fits")
+    each("binary_data_product_list", _decode_binary_product, "binary")
     catalog = products.get("catalog")
     if catalog is not None and catalog != {}:
-        table = catalog_from_dict(_json_object(catalog, "catalog"))
-        items.append(_Item("catalog", "catalog", table, dict(table.meta)))
-    for index, item in enumerate(_list_of(products, "astropy_table_product_ascii_list")):
-        add(_decode_table_product, item, "table", f"astropy_table_product_ascii_list[{index}]")
-    for index, item in enumerate(_list_of(products, "astropy_table_product_binary_list")):
-        add(_decode_table_product, item, "table", f"astropy_table_product_binary_list[{index}]")
-    for index, item in enumerate(_list_of(products, "binary_image_product_list")):
-        add(_decode_picture, item, "image", f"binary_image_product_list[{index}]")
-    for index, item in enumerate(_list_of(products, "text_product_list")):
-        add(_decode_text, item, "text", f"text_product_list[{index}]")
-    for index, item in enumerate(_list_of(products, "gw_strain_product_list")):
-        item = _json_object(item, f"gw_strain_product_list[{index}]")
-        items.append(_Item(_clean_name(item.get("name")) or "strain", "gw", item, {}))
+        with _refusing(ctx, "catalog"):
+            table = catalog_from_dict(_json_object(catalog, "catalog"))
+            items.append(_Item("catalog", "catalog", table, dict(table.meta)))
+    each("astropy_table_product_ascii_list", _decode_table_product, "table")
+    each("astropy_table_product_binary_list", _decode_table_product, "table")
+    each("binary_image_product_list", _decode_picture, "image")
+    each("text_product_list", _decode_text, "text")
+    with _refusing(ctx, "gw_strain_product_list"):
+        for index, item in enumerate(_list_of(products, "gw_strain_product_list")):
+            item = _json_object(item, f"gw_strain_product_list[{index}]")
+            items.append(_Item(_clean_name(item.get("name")) or "strain", "gw", item, {}))
     spectrogram = products.get("gw_spectrogram_product")
     if spectrogram is not None:
-        items.append(_Item("spectrogram", "gw", _json_object(spectrogram, "gw_spectrogram_product"), {}))
+        with _refusing(ctx, "gw_spectrogram_product"):
+            items.append(_Item("spectrogram", "gw",
+                               _json_object(spectrogram, "gw_spectrogram_product"), {}))
     skymap = products.get("gw_skymap_product")
     if skymap is not None:
-        skymap = _json_object(skymap, "gw_skymap_product")
-        for event, product in _json_object(skymap.get("skymaps") or {}, "gw skymaps").items():
-            add(_decode_numpy_product, product, "fits", f"gw_skymap_product skymap {_short(event, 40)}")
+        with _refusing(ctx, "gw_skymap_product"):
+            _collect_skymaps(_json_object(skymap, "gw_skymap_product"), items, add)
+    if products.get("echo") is not None:
+        items.append(_Item("echo", "echo", _plain_json(products["echo"]), {}))
+    each("progress_product_list", _decode_progress, "progress")
+    with _refusing(ctx, "progress_product_html_output"):
+        for html in _list_of(products, "progress_product_html_output"):
+            items.append(_Item("progress", "progress", _plain_json(html), {}))
+    for key, value in products.items():
+        if key not in _KNOWN_KEYS and isinstance(key, str) and _clean_name(key) and value is not None:
+            items.append(_Item(_clean_name(key), "other", _plain_json(value), {"key": key}))
+    return items
+
+
+def _collect_skymaps(skymap, items, add):
+    for event, product in _json_object(skymap.get("skymaps") or {}, "gw skymaps").items():
+        count = len(items)
+        add(_decode_numpy_product, product, "fits", f"gw_skymap_product skymap {_short(event, 40)}")
+        if len(items) > count:
             item = items[-1]
             item.meta = dict(item.meta, event=event)
             if item.base == "numpy_data_product":
                 item.base = f"skymap_{_clean_name(str(event))}"
-        for event, contours in _json_object(skymap.get("contours") or {}, "gw contours").items():
-            items.append(_Item(f"contours_{_clean_name(str(event))}", "gw", contours, {"event": event}))
-    return items
+    for event, contours in _json_object(skymap.get("contours") or {}, "gw contours").items():
+        items.append(_Item(f"contours_{_clean_name(str(event))}", "gw", contours, {"event": event}))
+
+
+@contextlib.contextmanager
+def _refusing(ctx, what):
+    """Record why the block failed under ``what`` in ``ctx.refused``, and go on."""
+    try:
+        yield
+    except ProtocolError as exc:
+        ctx.refused[what] = exc.message
+    except RecursionError:
+        ctx.refused[what] = f"{what}: nested too deeply"
+    except Exception as exc:
+        ctx.refused[what] = f"{what}: undecodable ({type(exc).__name__}: {_short(str(exc))})"
+
+
+def _described(what, item):
+    """``what`` with the item's name when it has one: how a refused item is reported."""
+    name = item.get("name") if isinstance(item, dict) else None
+    return f"{what} ({_short(name, 60)})" if isinstance(name, str) and name.strip() else what
+
+
+# Keys of ``products`` that describe the answer rather than carry a product; any
+# other key the decoders above do not know is kept as an ``'other'`` product.
+_ENVELOPE_KEYS = frozenset([
+    "analysis_parameters", "api_code", "job_id", "session_id", "input_prod_list",
+    "prod_process_message", "prod_process_maessage", "instrument_parameters", "extra_metadata",
+    "prod_uris", "download_file_name", "file_name", "name", "image", "spectrum_name",
+    "ph_file_name", "arf_file_name", "rmf_file_name", "root_file_name", "input_param_scw_list"])
+_PRODUCT_KEYS = frozenset([
+    "numpy_data_product", "numpy_data_product_list", "binary_data_product_list", "catalog",
+    "astropy_table_product_ascii_list", "astropy_table_product_binary_list",
+    "binary_image_product_list", "text_product_list", "gw_strain_product_list",
+    "gw_spectrogram_product", "gw_skymap_product", "echo", "progress_product_list",
+    "progress_product_html_output"])
+_KNOWN_KEYS = _ENVELOPE_KEYS | _PRODUCT_KEYS
+
+
+def _plain_json(value):
+    """A JSON value as sent, without tokens (the echo repeats the request's token)."""
+    return _scrub(value)
+
+
+def _decode_progress(item, ctx, what):
+    """A progress report of a ``return_progress`` job: ``{name, value}``; the value as sent."""
+    item = _json_object(item, what)
+    if "value" not in item:
+        raise ProtocolError(f"{what} has no value")
+    return _plain_json(item["value"]), {}, _clean_name(item.get("name")) or "progress"
 
 
 def _list_of(products, key):
@@ -176,7 +261,7 @@ def _default_base(kind, meta, requested=None):
     if kind == "fits" and isinstance(requested, str) and _clean_name(requested):
         return _clean_name(requested)
     return {"fits": "numpy_data_product", "table": "table", "binary": "binary", "image": "image",
-            "text": "text", "gw": "gw"}.get(kind, kind)
+            "text": "text", "gw": "gw", "progress": "progress"}.get(kind, kind)
 
 
 def _assign_names(items):

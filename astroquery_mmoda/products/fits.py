@@ -1,4 +1,8 @@
-"""FITS-like products (``NumpyDataProduct``): data units and headers -> `~astropy.io.fits.HDUList`."""
+"""FITS-like products (``NumpyDataProduct``): data units and headers -> `~astropy.io.fits.HDUList`.
+
+A product whose first data unit is a table gets an empty primary HDU in front of
+it, as a FITS file must start with one.
+"""
 import json
 import math
 import re
@@ -15,8 +19,10 @@ from .shown import _short
 from .unpickler import _load_shadow
 
 
+# Cards astropy derives from the data.  CHECKSUM and DATASUM are kept as sent (as
+# oda_api does): they describe the server's file, which is what a user may check.
 _STRUCTURAL = frozenset(["SIMPLE", "XTENSION", "BITPIX", "NAXIS", "EXTEND", "PCOUNT", "GCOUNT",
-                         "TFIELDS", "THEAP", "GROUPS", "CHECKSUM", "DATASUM", "ZHECKSUM", "ZDATASUM"])
+                         "TFIELDS", "THEAP", "GROUPS"])
 _NAXIS_RE = re.compile(r"NAXIS\d+\Z")
 _KEYWORD_RE = re.compile(r"[A-Z0-9_-]{1,8}\Z")
 _HDU_CLASSES = {"primary": fits.PrimaryHDU, "image": fits.ImageHDU, "bintable": fits.BinTableHDU,
@@ -29,8 +35,11 @@ def _decode_numpy_product(product, ctx, what):
     if not isinstance(units, list):
         raise ProtocolError(f"{what} has no data_unit_list")
     meta = _json_meta(product.get("meta_data"), ctx, what)
-    hdus = fits.HDUList([_decode_data_unit(unit, index, what) for index, unit in enumerate(units)])
-    return hdus, meta, _clean_name(product.get("name"))
+    hdus = [_decode_data_unit(unit, index, what) for index, unit in enumerate(units)]
+    if hdus and isinstance(hdus[0], (fits.BinTableHDU, fits.TableHDU)):
+        # A FITS file starts with a primary HDU, which cannot hold a table.
+        hdus.insert(0, fits.PrimaryHDU())
+    return fits.HDUList(hdus), meta, _clean_name(product.get("name"))
 
 
 def _decode_data_unit(unit, index, what):
@@ -44,7 +53,9 @@ def _decode_data_unit(unit, index, what):
     data = None
     if binarys is not None:
         # The decoded pickle is freed as soon as it is unpickled.
-        data = _materialize(_load_shadow(_b64decode(binarys, urlsafe=False, what=f"{where}: binarys")))
+        size = len(binarys) // 4 * 3 if isinstance(binarys, (str, bytes)) else 0
+        data = _materialize(_load_shadow(_b64decode(binarys, urlsafe=False, what=f"{where}: binarys")),
+                            size)
         if not isinstance(data, np.ndarray):
             raise ProtocolError(f"{where}: pickled data is {type(data).__name__}, not an array")
     elif unit.get("data") is not None:
@@ -95,7 +106,11 @@ def _decode_data_unit(unit, index, what):
 
 
 def _header_from_dict(header, what):
-    """A FITS header from the dispatcher's flat card dictionary, without structural cards."""
+    """A FITS header from the dispatcher's flat card dictionary, without structural cards.
+
+    Checksums, blank, ``COMMENT`` and ``HISTORY`` cards are kept (the dictionary
+    holds one of each: the last).
+    """
     result = fits.Header()
     if header is None:
         return result, []
@@ -103,6 +118,13 @@ def _header_from_dict(header, what):
         raise ProtocolError(f"{what}: header is not an object")
     dropped = []
     for key, value in header.items():
+        if key == "" or (isinstance(key, str) and not key.strip()):
+            # a blank card (the dictionary holds the last one of the header)
+            try:
+                result.append(fits.Card("", "" if value is None else str(value)), end=True)
+            except Exception:
+                dropped.append(repr(key))
+            continue
         keyword = key.strip().upper() if isinstance(key, str) else ""
         if not keyword or keyword in _STRUCTURAL or _NAXIS_RE.match(keyword):
             continue

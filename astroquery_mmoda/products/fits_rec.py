@@ -46,28 +46,13 @@ def _table_from_raw(rows, specs, *, ascii, uint, converted, physical, builder):
 
     ``converted`` maps column names to the physical values the table had cached;
     the raw storage of the ``physical`` columns holds physical values (astropy does
-    that for scaled columns of tables built in memory).
+    that for scaled columns of tables built in memory).  The table is laid out as
+    in a FITS file (rows, then the heap of the variable-length columns, written
+    here from their cached values) and parsed by astropy as a file would be: its
+    scaling, byte order and logical values are then those of a table read from
+    disk, and writing it gives back the same numbers.
     """
-    nrows, rowsize = len(rows), rows.dtype.itemsize
-    header = fits.Header()
-    for keyword, value in (("XTENSION", "TABLE" if ascii else "BINTABLE"), ("BITPIX", 8),
-                           ("NAXIS", 2), ("NAXIS1", rowsize), ("NAXIS2", nrows), ("PCOUNT", 0),
-                           ("GCOUNT", 1), ("TFIELDS", len(specs))):
-        header.append(fits.Card(keyword, value))
-    for index, spec in enumerate(specs, 1):
-        for attribute, value in spec.items():
-            header.append(fits.Card(f"{_COLUMN_KEYWORDS[attribute][0]}{index}", value))
-    head = header.tostring().encode("ascii")
-    size = nrows * rowsize
-    buffer = _HeaderBuffer(len(head) + size + (-size) % 2880)
-    buffer[:len(head)] = head
-    if size:
-        buffer[len(head):len(head) + size] = memoryview(np.ascontiguousarray(rows).view(np.uint8))
-    hdu_class = fits.TableHDU if ascii else fits.BinTableHDU
-    parsed = hdu_class.fromstring(buffer, uint=uint)
-    data = parsed.data
-    if data is None or data.dtype.itemsize != rowsize or len(data) != nrows:
-        raise ProtocolError("FITS_rec columns in pickle do not describe its data")
+    nrows = len(rows)
     names = [spec["name"] for spec in specs]
     variable = [name for spec, name in zip(specs, names) if _VLA_FORMAT_RE.match(spec["format"])]
     # Converted (physical) columns are what the server's table showed: they win over the raw rows.
@@ -85,10 +70,105 @@ def _table_from_raw(rows, specs, *, ascii, uint, converted, physical, builder):
     if missing:
         raise ProtocolError(
             f"the pickle lost the heap of the variable-length column(s) {', '.join(missing)}")
-    if not variable:
-        for name, value in use.items():
+    heap = b""
+    if variable:
+        rows = rows.copy()  # the descriptors are rewritten for the new heap
+        heap = _heap(rows, [spec for spec in specs if spec["name"] in variable], use)
+    data = _parse(rows, heap, specs, ascii=ascii, uint=uint)
+    for name, value in use.items():
+        if name not in variable:
             data[name][...] = value
-        return data
-    columns = [fits.Column(array=use[spec["name"]] if spec["name"] in use else data[spec["name"]],
-                           ascii=ascii or None, **spec) for spec in specs]
-    return hdu_class.from_columns(columns, nrows=nrows).data
+    return data
+
+
+def _parse(rows, heap, specs, *, ascii, uint):
+    """The table astropy reads from a FITS layout of ``rows`` and ``heap``."""
+    nrows, rowsize = len(rows), rows.dtype.itemsize
+    header = fits.Header()
+    for keyword, value in (("XTENSION", "TABLE" if ascii else "BINTABLE"), ("BITPIX", 8),
+                           ("NAXIS", 2), ("NAXIS1", rowsize), ("NAXIS2", nrows),
+                           ("PCOUNT", len(heap)), ("GCOUNT", 1), ("TFIELDS", len(specs))):
+        header.append(fits.Card(keyword, value))
+    for index, spec in enumerate(specs, 1):
+        for attribute, value in spec.items():
+            header.append(fits.Card(f"{_COLUMN_KEYWORDS[attribute][0]}{index}", value))
+    head = header.tostring().encode("ascii")
+    size = nrows * rowsize + len(heap)
+    buffer = _HeaderBuffer(len(head) + size + (-size) % 2880)
+    buffer[:len(head)] = head
+    if nrows * rowsize:
+        buffer[len(head):len(head) + nrows * rowsize] = memoryview(
+            np.ascontiguousarray(rows).view(np.uint8))
+    if heap:
+        buffer[len(head) + nrows * rowsize:len(head) + size] = heap
+    hdu_class = fits.TableHDU if ascii else fits.BinTableHDU
+    data = hdu_class.fromstring(buffer, uint=uint).data
+    if data is None or data.dtype.itemsize != rowsize or len(data) != nrows:
+        raise ProtocolError("FITS_rec columns in pickle do not describe its data")
+    return data
+
+
+_VLA_PARTS_RE = re.compile(r"\s*1?([PQ])([LXBIJKAEDCM])(?:\(\d*\))?\s*\Z", re.IGNORECASE)
+_HEAP_DTYPES = {"L": "u1", "B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "A": "u1", "E": ">f4",
+                "D": ">f8", "C": ">c8", "M": ">c16"}
+_TRUE, _FALSE = ord("T"), ord("F")
+
+
+def _heap(rows, specs, values):
+    """The heap of the variable-length columns ``specs``; their descriptors in ``rows`` are set."""
+    chunks, offset = [], 0
+    for spec in specs:
+        name = spec["name"]
+        match = _VLA_PARTS_RE.match(spec["format"])
+        if match is None or match.group(2).upper() == "X":
+            raise ProtocolError(f"variable-length column {name!r} of format "
+                                f"{spec['format'][:20]!r} is not supported")
+        kind, code = match.group(1).upper(), match.group(2).upper()
+        descriptors = rows[name]
+        limit = 2 ** 31 if kind == "P" else 2 ** 63
+        if descriptors.shape[1:] != (2,) or descriptors.dtype.itemsize != (4 if kind == "P" else 8):
+            raise ProtocolError(f"variable-length column {name!r} in pickle has malformed descriptors")
+        for row, value in enumerate(values[name]):
+            elements = _heap_elements(value, code, spec)
+            if offset >= limit or elements.size >= limit:
+                raise ProtocolError(f"variable-length column {name!r}: heap too large for {kind}")
+            descriptors[row] = (elements.size, offset)
+            chunk = elements.tobytes()
+            chunks.append(chunk)
+            offset += len(chunk)
+    return b"".join(chunks)
+
+
+def _heap_elements(value, code, spec):
+    """The raw (FITS) elements of one cell of a variable-length column."""
+    name = spec["name"]
+    if value is None:
+        return np.zeros(0, _HEAP_DTYPES[code])
+    if code == "A":
+        if isinstance(value, np.ndarray):
+            value = ("".join(value.ravel().tolist()) if value.dtype.kind == "U"
+                     else b"".join(value.ravel().tolist()))
+        if isinstance(value, str):
+            value = value.encode("latin1", "replace")
+        if not isinstance(value, bytes):
+            raise ProtocolError(f"variable-length column {name!r} holds non-text values")
+        return np.frombuffer(value, np.uint8)
+    array = np.asarray(value).ravel()
+    if code == "L":
+        if array.dtype.kind == "b":
+            return np.where(array, _TRUE, _FALSE).astype(np.uint8)
+        # astropy 6.1 pickles logical cells as their raw characters (b'T', b'F', 0 for null).
+        if array.dtype.kind == "S" and array.dtype.itemsize == 1:
+            array = array.view(np.uint8)
+        if array.dtype.kind in "iu" and np.isin(array, (_TRUE, _FALSE, 0)).all():
+            return array.astype(np.uint8)
+        raise ProtocolError(f"logical variable-length column {name!r} holds values other than T/F")
+    if array.dtype.kind not in "biufc":
+        raise ProtocolError(f"variable-length column {name!r} holds {array.dtype} values")
+    dtype = np.dtype(_HEAP_DTYPES[code])
+    scale, zero = spec.get("bscale", 1), spec.get("bzero", 0)
+    if (scale, zero) != (1, 0):
+        array = (array - zero) / scale
+        if dtype.kind in "iu":
+            array = np.round(array)
+    return array.astype(dtype)

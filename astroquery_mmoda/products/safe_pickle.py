@@ -62,12 +62,13 @@ def safe_loads(data):
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"a pickle must be bytes, not {type(data).__name__}")
-    return _materialize(_load_shadow(data))
+    return _materialize(_load_shadow(data), len(memoryview(data).cast("B")))
 
 
-def _materialize(shadow):
+def _materialize(shadow, size):
+    """Build the objects of ``shadow``, unpickled from ``size`` bytes: no array claims more elements."""
     with _undecodable_pickle():
-        return _Builder().build(shadow)
+        return _Builder(size).build(shadow)
 
 
 _BUSY = object()
@@ -75,13 +76,18 @@ _TYPE_CODE_RE = re.compile(r"[A-Za-z?]\d{0,9}\Z")
 _DATETIME_UNITS = frozenset(["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns", "ps", "fs", "as",
                              "generic"])
 _MAX_DIM = 2 ** 48
+_MAX_FIELDS = 999  # the FITS limit on the columns of a table (TFIELDS)
 
 
 class _Builder:
     """Turns a stand-in graph into numpy/astropy objects with validated, public calls."""
 
-    def __init__(self):
+    def __init__(self, size):
         self._memo = {}
+        # Every element of an array is carried by at least one byte of the pickle,
+        # except those of zero size: bound them by the bytes actually sent.
+        self._max_count = size
+        self._adopted = set()
 
     def build(self, obj):
         if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes)):
@@ -169,6 +175,9 @@ class _Builder:
         if not (isinstance(names, tuple) and isinstance(fields, dict)
                 and all(isinstance(n, str) for n in names)):
             raise ProtocolError("malformed structured dtype in pickle")
+        if len(names) > _MAX_FIELDS:
+            raise ProtocolError(f"structured dtype in pickle has {len(names)} fields, more than the "
+                                f"{_MAX_FIELDS} columns a FITS table may have")
         formats, offsets, titles = [], [], []
         for name in names:
             entry = fields.get(name)
@@ -218,8 +227,15 @@ class _Builder:
         buffer, dtype, shape, order = args
         return self._make_array(buffer, self.dtype(dtype), _shape(shape), order == "F")
 
-    def _make_array(self, raw, dtype, shape, fortran):
+    def _count(self, shape):
         count = math.prod(shape)
+        if count > self._max_count:
+            raise ProtocolError(f"array in pickle claims {count} elements but the pickle has only "
+                                f"{self._max_count} bytes")
+        return count
+
+    def _make_array(self, raw, dtype, shape, fortran):
+        count = self._count(shape)
         order = "F" if fortran else "C"
         if dtype.hasobject:
             if not isinstance(raw, list) or len(raw) != count:
@@ -240,16 +256,22 @@ class _Builder:
             raise ProtocolError("array data size in pickle does not match its shape and dtype")
         if count == 0 or dtype.itemsize == 0:
             return np.zeros(shape, dtype=dtype, order=order)
+        if id(raw) in self._adopted or (not dtype.isnative and dtype.subdtype is not None):
+            # A buffer named twice in the pickle: each array gets its own copy.
+            return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order).copy(order)
+        self._adopted.add(id(raw))  # the graph keeps ``raw`` alive while it is built
         if isinstance(raw, bytearray):
             return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order)
-        if not dtype.isnative:
-            # numpy's own path would swap to native order: keep the dtype as sent.
-            return np.frombuffer(raw, dtype=dtype, count=count).reshape(shape, order=order).copy(order)
-        # numpy adopts a large aligned bytes buffer without copying it and keeps the
-        # array writeable; all arguments are validated above.
+        # numpy adopts a large bytes buffer without copying it and keeps the array
+        # writeable; all arguments are validated above.
         array = np.empty(0, dtype=np.uint8)
-        array.__setstate__((1, shape, dtype, fortran, raw))
-        return array
+        if dtype.isnative:
+            array.__setstate__((1, shape, dtype, fortran, raw))
+            return array
+        # numpy would swap non-native data (FITS data are big-endian) into a new
+        # array: adopt the bytes as they are and read them with the dtype as sent.
+        array.__setstate__((1, (len(raw),), np.dtype(np.uint8), False, raw))
+        return array.view(dtype).reshape(shape, order=order)
 
     def scalar(self, shadow):
         if len(shadow.args) != 2:
@@ -281,6 +303,7 @@ class _Builder:
             array_state = array_state[1:]
         shape, dtype, _, raw = array_state
         shape = _shape(shape)
+        self._count(shape)
         dtype = self.dtype(dtype)
         if len(shape) != 1 or dtype.fields is None:
             raise ProtocolError("FITS_rec in pickle is not a one-dimensional table")
@@ -300,6 +323,9 @@ class _Builder:
         columns = coldefs.state.get("columns")
         if not isinstance(columns, (list, tuple)) or not columns:
             raise ProtocolError("FITS_rec in pickle has no column definitions")
+        if len(columns) > _MAX_FIELDS:
+            raise ProtocolError(f"FITS_rec in pickle has {len(columns)} columns, more than the "
+                                f"{_MAX_FIELDS} a FITS table may have")
         specs = [self._column_spec(column) for column in columns]
         physical = [spec["name"] for spec, column in zip(specs, columns)
                     if column.state.get("_physical_values") is True

@@ -24,9 +24,11 @@ __all__ = ["NamedBytes", "catalog_from_dict", "catalog_to_selected_catalog"]
 def catalog_from_dict(catalog):
     """The dispatcher's catalog dictionary as an `~astropy.table.Table`.
 
-    Columns keep the server's names, order and ``cat_column_descr`` dtypes; the
-    longitude/latitude columns (``cat_lon_name``/``cat_lat_name``, usually
-    ``ra``/``dec``) are floats with the unit ``cat_coord_units``.  Nulls become
+    Columns keep the server's names, order and ``cat_column_descr`` dtypes,
+    except that text columns (``|S``, ``<U``) are `str`, as wide as their
+    longest value (never truncated, any Unicode); the longitude/latitude
+    columns (``cat_lon_name``/``cat_lat_name``, usually ``ra``/``dec``) are
+    floats with the unit ``cat_coord_units``.  Nulls become
     NaN in float columns and are masked in others.  ``table.meta`` holds
     ``cat_meta`` and ``FRAME``, ``COORD_UNIT``, ``LON_NAME``, ``LAT_NAME``.
 
@@ -100,11 +102,20 @@ def _catalog_from_dict(catalog):
         is_coordinate = name in (lon, lat)
         if is_coordinate and (dtype is None or dtype.kind != "f"):
             dtype = np.dtype(float)
+        elif dtype is not None and dtype.kind in "SU":
+            dtype = _text_dtype(dtype, column_values)
         column = _column_from_values(name, column_values, dtype)
         if is_coordinate and unit is not None:
             column.unit = unit
         columns.append(column)
     return Table(columns, meta=meta, copy=False)
+
+
+def _text_dtype(declared, values):
+    """A str dtype wide enough for the declared width and the values: names are never truncated."""
+    width = declared.itemsize // (4 if declared.kind == "U" else 1)
+    longest = max((len(value) for value in values if isinstance(value, str)), default=0)
+    return np.dtype(f"<U{max(width, longest, 1)}")
 
 
 def _column_from_values(name, values, dtype):
@@ -239,8 +250,10 @@ def _decode_table_product(item, ctx, what):
                                 f"{_short(str(exc))})") from None
     elif item.get("binary") is not None:
         raise ProtocolError(
-            f"{what}: pickled astropy tables ('binary') are unsupported: unpickling a Table "
-            "would require allowing astropy's unit and mixin machinery")
+            f"{what}: pickled astropy tables ('binary') are unsupported: unpickling a Table would run "
+            "astropy's unit and mixin machinery on server data; ask the service to send it as "
+            "ECSV text instead (its 'ascii' field: ODAAstropyTable.encode(use_binary=False), "
+            "oda_api's default)")
     else:
         raise ProtocolError(f"{what} has neither 'ascii' nor 'binary' content")
     return table, meta, _clean_name(item.get("name"))
@@ -331,14 +344,27 @@ class NamedBytes(bytes):
 
 
 def _suffix_for(data, name):
+    """The file suffix of binary ``data``: from its content, else a known data suffix of ``name``.
+
+    Suffixes that a desktop would run or open as a program (``.exe``, ``.bat``,
+    ``.js``, ``.py``, ``.html``, ...) are never taken from a server's name: ``.bin``.
+    """
     kind = _sniff(data)
     if kind is not None:
         return _IMAGE_TYPES.get(kind, f".{kind}")
     if isinstance(name, str):
         match = re.search(r"\.([A-Za-z0-9]{1,5})\Z", name)
-        if match:
+        if match and match.group(1).lower() in _DATA_SUFFIXES:
             return f".{match.group(1).lower()}"
     return ".bin"
+
+
+# Suffixes (without the dot) a binary product's file may get from its name.
+_DATA_SUFFIXES = frozenset([
+    "fits", "fit", "fts", "fz", "gz", "bz2", "xz", "zip", "tar", "tgz", "root", "h5", "hdf5", "hdf",
+    "nc", "npy", "npz", "ecsv", "csv", "tsv", "txt", "dat", "json", "xml", "vot", "yaml", "yml",
+    "png", "jpg", "jpeg", "gif", "svg", "tiff", "tif", "bmp", "webp", "pdf", "eps", "ps", "pha", "rmf",
+    "arf", "rsp", "lc", "evt", "qdp", "reg", "log", "ascii"])
 
 
 _MAGIC = (

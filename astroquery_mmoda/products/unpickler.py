@@ -206,6 +206,10 @@ class _ShadowUnpickler(pickle.Unpickler):
         try:
             return _GLOBALS[(module, name)]
         except (KeyError, TypeError):
+            if (module, name) == ("astropy.io.fits.hdu.groups", "GroupData"):
+                raise ProtocolError(
+                    "refused to unpickle random-groups data (astropy.io.fits.hdu.groups.GroupData): "
+                    "not supported; ask the service for the data as an image or a table") from None
             raise ProtocolError(
                 f"refused to unpickle the global {_short(f'{module}.{name}', 120)}: "
                 "not on the allow-list of numpy/astropy data classes") from None

@@ -6,9 +6,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from astroquery_mmoda.products import NamedBytes, ProductSet
+from astroquery_mmoda.products import decode_products, NamedBytes, ProductSet
 from astroquery_mmoda.writing import UnsafeTargetError
-from .helpers import JWT, named_set, PNG
+from .helpers import b64pickle, JWT, named_set, PNG
 
 
 def test_select():
@@ -80,3 +80,34 @@ def test_write_is_all_or_nothing(tmp_path):
         broken.write(tmp_path, overwrite=True)
     assert [path.name for path in tmp_path.iterdir()] == ["a.txt"]
     assert (tmp_path / "a.txt").read_text() == "old"
+
+
+def test_file_names_are_safe_on_every_system(tmp_path):
+    products = ProductSet([
+        ("CON", "text", "x", {}), ("nul.tar", "binary", NamedBytes(b"\x00", name="nul.tar"), {}),
+        ("COM1", "fits", fits.HDUList([fits.PrimaryHDU()]), {}),
+        ("setup", "binary", NamedBytes(b"MZ\x90", name="setup.exe"), {}),
+        ("run", "binary", NamedBytes(b"@echo", name="run.bat"), {}),
+        ("page", "binary", NamedBytes(b"<script>", name="page.hta"), {}),
+        ("tool", "binary", NamedBytes(b"print(1)", name="tool.py"), {}),
+        ("events", "binary", NamedBytes(b"\x01\x02", name="events.ROOT"), {}),
+        ("console", "text", "not a device", {})])
+    names = [path.name for path in products.write(tmp_path)]
+    assert names == ["_CON.txt", "_nul.tar.tar", "_COM1.fits", "setup.bin", "run.bin", "page.bin",
+                     "tool.bin", "events.root", "console.txt"]
+    assert NamedBytes(b"MZ\x90", name="setup.exe").suggested_suffix == ".bin"
+    assert NamedBytes(b"x", name="spectrum.pha").suggested_suffix == ".pha"
+
+
+def test_numpy_product_starting_with_a_table_gets_an_empty_primary_hdu(tmp_path):
+    table = fits.BinTableHDU.from_columns([fits.Column("A", "J", array=[1, 2])]).data
+    unit = {"hdu_type": "bintable", "name": "LC", "binarys": b64pickle(table),
+            "header": {"XTENSION": "BINTABLE", "EXTNAME": "LC"}}
+    ps = decode_products({"numpy_data_product_list": [{"name": "lc", "data_unit_list": [unit]}]})
+    hdul = ps["lc"]
+    assert [type(hdu) for hdu in hdul] == [fits.PrimaryHDU, fits.BinTableHDU]
+    assert hdul[0].data is None and hdul[1].name == "LC"
+    (path,) = ps.write(tmp_path)
+    with fits.open(path) as written:
+        assert [hdu.name for hdu in written] == ["PRIMARY", "LC"]
+        assert written[1].data["A"].tolist() == [1, 2]

@@ -1,5 +1,6 @@
 """decode_products: naming, error messages, and fuzzing of the products dictionary."""
 import base64
+import json
 import warnings
 
 import numpy as np
@@ -80,3 +81,45 @@ def test_fuzzed_products_raise_only_protocol_error(products):
             return
     repr(ps)
     assert isinstance(ps, ProductSet)
+
+
+def test_doubly_encoded_table_meta_data_is_read_without_a_warning():
+    # nb2workflow tables carry their meta-data as a JSON string of a JSON string.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ps = decode_products({"astropy_table_product_ascii_list": [
+            {"name": "phot", "ascii": ECSV, "meta_data": '"{}"'},
+            {"name": "lc", "ascii": ECSV, "meta_data": json.dumps(json.dumps({"src_name": "Crab"}))}]})
+    assert list(ps) == ["phot", "lc_Crab"]
+    assert ps.meta["phot"] == {} and ps.meta["lc_Crab"] == {"src_name": "Crab"}
+    with pytest.warns(AstropyUserWarning, match="not a JSON object"):
+        ps = decode_products({"astropy_table_product_ascii_list": [
+            {"name": "t", "ascii": ECSV, "meta_data": json.dumps(json.dumps(json.dumps({})))}]})
+    assert ps.meta["t"] == {"raw": json.dumps(json.dumps(json.dumps({})))}
+
+
+def test_echo_progress_and_unknown_keys_are_products(tmp_path):
+    echo = {"src_name": "1E 1740.7-2942", "RA": 265.97845833, "token": None, "p": 10.0,
+            "struct": {"a": [1, 2]}, "optional_def_none": None}
+    ps = decode_products({"echo": echo, "job_id": "0a5cf9ccde3eb0fa", "session_id": "S",
+                          "input_prod_list": [], "api_code": "print(1)", "analysis_parameters": {}})
+    assert list(ps) == ["echo"] and ps.kind["echo"] == "echo"
+    assert ps["echo"] == {key: value for key, value in echo.items() if key != "token"}
+    # the dispatcher's return_progress demonstration instrument answers its product as ``p``
+    ps = decode_products({"p": 5, "job_id": "25359762b667880d", "input_prod_list": []})
+    assert list(ps) == ["p"] and ps["p"] == 5 and ps.kind["p"] == "other"
+    html = "<div>step 3 of 7</div>"
+    ps = decode_products({"progress_product_list": [{"name": "progress", "value": html}],
+                          "extra_metadata": {"progress": {}}, "prod_uris": {"progress": None},
+                          "numpy_data_product_list": [], "text_product_list": []})
+    assert list(ps) == ["progress"] and ps["progress"] == html and ps.kind["progress"] == "progress"
+    ps = decode_products({"progress_product_html_output": [html], "name": ["progress"],
+                          "file_name": [], "image": [], "prod_process_message": ""})
+    assert list(ps) == ["progress"] and ps["progress"] == html
+    ps = decode_products({"echo": echo, "p": "text", "progress_product_list": [{"value": html}]})
+    written = ps.write(tmp_path)
+    assert [path.name for path in written] == ["echo.json", "progress.txt", "p.json"]
+    assert json.loads(written[0].read_text())["struct"] == {"a": [1, 2]}
+    assert written[1].read_text() == html and json.loads(written[2].read_text()) == "text"
+    with pytest.raises(ProtocolError, match=r"progress_product_list\[0\] has no value"):
+        decode_products({"progress_product_list": [{"name": "progress"}]})

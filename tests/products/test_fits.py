@@ -94,3 +94,21 @@ def test_image_product_large_native_array():
     hdul = decode_products({"numpy_data_product_list": [{"name": "mosaic", "meta_data": "{}",
                                                          "data_unit_list": [unit]}]})["mosaic"]
     assert np.array_equal(hdul[0].data, image) and hdul[0].header["NAXIS1"] == 300
+
+
+def test_checksum_datasum_and_blank_cards_are_kept():
+    image = fits.PrimaryHDU(np.arange(4.0))
+    image.header.append(("", "  a blank card of the server"), end=True)
+    image.header.append(("OBJECT", "Crab"), end=True)  # trailing blank cards are padding
+    with reopened(fits.HDUList([image])) as hdul:
+        hdul[0].add_checksum()
+        unit = encode_unit(hdul[0])
+        unit["header"] = dict(hdul[0].header.items())  # as oda_api sends it: blank card included
+    assert {"CHECKSUM", "DATASUM", ""} <= set(unit["header"])
+    header = decode_products({"numpy_data_product": {"data_unit_list": [unit]}})[
+        "numpy_data_product"][0].header
+    assert header["CHECKSUM"] == unit["header"]["CHECKSUM"]
+    assert header["DATASUM"] == unit["header"]["DATASUM"]
+    assert [str(value) for value in header[""]] == ["  a blank card of the server"]
+    assert reopened(fits.HDUList([fits.PrimaryHDU(header=header)]))[0].header["DATASUM"] == \
+        unit["header"]["DATASUM"]

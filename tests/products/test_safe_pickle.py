@@ -1,5 +1,6 @@
 """safe_loads: numpy arrays and FITS tables come back exactly."""
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -64,6 +65,36 @@ def test_safe_loads_big_native_array_is_not_copied_twice():
     assert not out.flags.owndata
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+@pytest.mark.parametrize("dtype", [">f8", ">i2", [("A", ">f4"), ("B", "<i8")]], ids=str)
+def test_safe_loads_big_endian_arrays_are_views_of_the_unpickled_bytes(dtype, order):
+    image = np.zeros((300, 200), dtype=np.dtype(dtype), order=order)
+    for name in image.dtype.names or [None]:
+        values = np.random.default_rng(2).random((300, 200)) * 1000
+        if name is None:
+            image[...] = values
+        else:
+            image[name] = values
+    out = safe_loads(pickle.dumps(image, protocol=2))
+    assert out.dtype == image.dtype and out.shape == image.shape
+    assert np.array_equal(out, image) and out.flags.writeable
+    assert out.flags.f_contiguous == (order == "F")
+    assert not out.flags.owndata  # FITS data (big-endian) are not swapped into a copy
+    out[0, 0] = image[0, 0]
+
+
+def test_one_buffer_named_twice_gives_two_arrays():
+    shared = np.arange(2000.0).tobytes()
+    from numpy._core.multiarray import _reconstruct
+
+    class Twice:
+        def __reduce__(self):
+            return (_reconstruct, (np.ndarray, (0,), b"b"), (1, (2000,), np.dtype("<f8"), False, shared))
+    first, second = safe_loads(pickle.dumps([Twice(), Twice()], protocol=4))
+    first[0] = -1.0
+    assert second[0] == 0.0 and first[1] == second[1] == 1.0
+
+
 def fits_table(path):
     make_fits(path)
     return fits.open(path)
@@ -106,3 +137,37 @@ def test_fits_rec_without_its_heap_is_refused(tmp_path):
         blob = pickle.dumps(hdul[2].data)  # the VLA columns were never read: heap not pickled
     with pytest.raises(ProtocolError, match="heap of the variable-length column"):
         safe_loads(blob)
+
+
+class _ClaimedArray:
+    """Pickles as numpy does, with a shape and dtype of our choosing and no data."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = shape, np.dtype(dtype)
+
+    def __reduce__(self):
+        from numpy._core.multiarray import _reconstruct
+        return (_reconstruct, (np.ndarray, (0,), b"b"), (1, self.shape, self.dtype, False, b""))
+
+
+@pytest.mark.parametrize("dtype", [[], ("f8", (0,)), [("a", "f8", (0,))], "S0"], ids=str)
+def test_zero_size_elements_are_bounded_by_the_bytes_sent(dtype):
+    blob = pickle.dumps(_ClaimedArray((2 ** 40,), dtype), protocol=2)
+    assert len(blob) < 400
+    claimed = r"claims 1099511627776 elements but the pickle has only \d+ bytes"
+    with pytest.raises(ProtocolError, match=claimed):
+        safe_loads(blob)
+    assert safe_loads(pickle.dumps(_ClaimedArray((3,), dtype), protocol=2)).shape == (3,)
+
+
+def test_tables_beyond_the_fits_column_limit_are_refused():
+    many = np.zeros(1, dtype=[(f"C{i}", "u1") for i in range(1000)])
+    with pytest.raises(ProtocolError, match="1000 fields, more than the 999 columns"):
+        safe_loads(pickle.dumps(many))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fits.verify.VerifyWarning)  # TTYPE1000 is no FITS keyword
+        table = fits.BinTableHDU.from_columns(
+            [fits.Column(f"C{i}", "B", array=np.zeros(1, np.uint8)) for i in range(1000)]).data
+    with pytest.raises(ProtocolError, match="more than the 999"):
+        safe_loads(pickle.dumps(table))
+    assert len(safe_loads(pickle.dumps(many[[f"C{i}" for i in range(999)]])).dtype.names) == 999

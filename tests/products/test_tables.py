@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from astropy import units as u
 from astropy.table import MaskedColumn, QTable, Table
+from astropy.utils.exceptions import AstropyUserWarning
 
 from astroquery_mmoda.exceptions import InvalidQueryError, ProtocolError
 from astroquery_mmoda.products import catalog_from_dict, catalog_to_selected_catalog, decode_products
@@ -80,9 +81,11 @@ def test_ascii_tables_and_refused_binary_tables():
     assert list(ps) == ["phot_Mrk_421", "phot"]
     assert ps["phot"]["E"].unit == u.keV and len(ps["phot"]) == 2
     assert ps.meta["phot_Mrk_421"]["src_name"] == "Mrk 421"
-    with pytest.raises(ProtocolError, match="unsupported"):
+    with pytest.raises(ProtocolError, match="unsupported") as refused:
         decode_products({"astropy_table_product_binary_list": [
             {"name": "t", "binary": b64pickle(Table({"a": [1]}), protocol=2), "ascii": None}]})
+    assert "ask the service to send it as ECSV text" in str(refused.value)
+    assert "use_binary=False" in str(refused.value)
     with pytest.raises(ProtocolError, match="not an ECSV"):  # never read as a file name
         decode_products({"astropy_table_product_ascii_list": [{"ascii": "/etc/passwd"}]})
 
@@ -141,11 +144,53 @@ def test_text_and_gw_products_and_ignored_keys():
         "prod_process_message": "", "session_id": "S", "extra_metadata": {}, "prod_uris": {},
         "analysis_parameters": json.dumps({"token": JWT, "src_name": f"x {JWT}"})})
     assert list(ps) == ["summary", "count", "fit", "Strain", "spectrogram", "skymap_GW170817",
-                        "contours_GW170817"]
+                        "contours_GW170817", "p"]
     assert ps["summary"] == "all good" and ps["count"] == 3 and ps["fit"] == {"a": 1.0}
     assert ps.meta["summary"] == {"uri": "x"}
-    assert [ps.kind[n] for n in ps] == ["text"] * 3 + ["gw", "gw", "fits", "gw"]
+    assert [ps.kind[n] for n in ps] == ["text"] * 3 + ["gw", "gw", "fits", "gw", "progress"]
+    assert ps["p"] == 1
     assert ps.meta["skymap_GW170817"] == {"event": "GW170817"}
     assert ps.analysis_parameters == {"src_name": "x <token>"}
-    with pytest.raises(ProtocolError, match="text_product_list.1. has no value"):
-        decode_products({"text_product_list": [{"value": 1}, {"name": "x"}]})
+    with pytest.warns(AstropyUserWarning, match=r"1 product\(s\) refused, 1 decoded .*"
+                                                r"text_product_list.1. has no value"):
+        ps = decode_products({"text_product_list": [{"value": 1}, {"name": "x"}]})
+    assert list(ps) == ["text"] and dict(ps.refused) == {
+        "text_product_list[1] (x)": "text_product_list[1] has no value"}
+    with pytest.raises(ProtocolError, match="text_product_list.0. has no value"):
+        decode_products({"text_product_list": [{"name": "x"}]})
+
+
+def test_catalog_names_are_text_never_truncated():
+    catalog = dict(CATALOG, cat_column_list=[[0, 7], ["Crab Nebula", "Café X-1 ☉"], [1.0, 2.0],
+                                             [83.63, 1.0], [22.01, 2.0], [1, 2], [0.1, 0.2]])
+    catalog["cat_column_descr"] = [["src_names", "|S4"] if name == "src_names" else [name, descr]
+                                   for name, descr in CATALOG["cat_column_descr"]]
+    table = catalog_from_dict(catalog)
+    assert table["src_names"].dtype.kind == "U"
+    assert table["src_names"].tolist() == ["Crab Nebula", "Café X-1 ☉"]
+    assert all(isinstance(name, str) for name in table["src_names"])
+    sent = json.loads(catalog_to_selected_catalog(table))
+    assert sent["cat_column_list"][1] == ["Crab Nebula", "Café X-1 ☉"]
+    wide = dict(CATALOG, cat_column_descr=[[n, "|S12" if n == "src_names" else d]
+                                           for n, d in CATALOG["cat_column_descr"]])
+    assert catalog_from_dict(wide)["src_names"].tolist() == ["1A 0535+262", "Crab", "NEW_1"]
+    assert catalog_from_dict(wide)["src_names"].dtype == np.dtype("<U12")
+
+
+def test_one_refused_product_does_not_lose_the_others():
+    products = {"astropy_table_product_binary_list": [
+        {"name": "spectrum", "binary": b64pickle(Table({"a": [1]}), protocol=2), "ascii": None}],
+        "astropy_table_product_ascii_list": [{"name": "phot", "ascii": ECSV}],
+        "binary_image_product_list": [picture(PNG, name="plot")],
+        "text_product_list": "not a list"}
+    with pytest.warns(AstropyUserWarning) as caught:
+        ps = decode_products(products)
+    assert list(ps) == ["phot", "plot"]
+    assert ps["phot"]["E"].unit == u.keV and ps["plot"].startswith(PNG[:8])
+    assert list(ps.refused) == ["astropy_table_product_binary_list[0] (spectrum)", "text_product_list"]
+    assert "ECSV" in ps.refused["astropy_table_product_binary_list[0] (spectrum)"]
+    assert "not a list" in ps.refused["text_product_list"]
+    (warning,) = caught
+    assert "2 product(s) refused, 2 decoded" in str(warning.message)
+    assert "refused: astropy_table_product_binary_list[0] (spectrum), text_product_list" in repr(ps)
+    assert dict(ps.select(src_name="x").refused) == dict(ps.refused)

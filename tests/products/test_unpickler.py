@@ -167,3 +167,10 @@ def test_mutated_real_pickles_raise_only_protocol_error(seed, flips):
         safe_loads(bytes(blob))
     except ProtocolError:
         pass
+
+
+def test_random_groups_are_refused_by_name():
+    groups = fits.GroupData(np.arange(12.0, dtype=">f4").reshape(3, 1, 4), parnames=["a", "b"],
+                            pardata=[np.arange(3.0), np.arange(3.0)], bitpix=-32)
+    with pytest.raises(ProtocolError, match=r"random-groups data \(astropy.io.fits.hdu.groups.GroupData\)"):
+        safe_loads(pickle.dumps(groups))
