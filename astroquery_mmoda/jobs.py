@@ -96,6 +96,7 @@ class Job:
         self._reports_logged = 0
         self._envelope = None
         self._result = None
+        self._released = False
         self._error = None
         self._on_finish = on_finish
         self._on_submit = None
@@ -253,6 +254,9 @@ class Job:
             self.wait(timeout)
         if self._error is not None:
             raise self._error
+        if self._released:
+            raise InvalidQueryError(f"the products of MMODA job {self.job_id} were released; "
+                                    "ask for them again (the result cache keeps them)")
         if self._result is None:
             try:
                 self._result = decode_products(self._envelope.products, job_id=self.job_id,
@@ -264,6 +268,16 @@ class Job:
             if self._on_decoded is not None:
                 self._on_decoded(self, self._envelope)
         return self._result
+
+    def release(self):
+        """Forget the job's answer and decoded products (its status stays).
+
+        For callers that keep what they need of the products elsewhere, e.g. a
+        campaign that has folded them into its combination; `result` then
+        raises `~astroquery.exceptions.InvalidQueryError`.
+        """
+        self._envelope = self._result = None
+        self._released = self.finished
 
 
 def _seconds(value, name):
@@ -297,6 +311,15 @@ class JobGroup:
     ``conf.max_concurrent`` requests are in flight at once.  Failures are
     collected, not raised.
 
+    Parameters
+    ----------
+    jobs : list of `Job`
+    on_finished : callable, optional
+        Called as ``on_finished(index, job)`` once per job, from the thread
+        calling `wait`, as soon as `wait` sees the job finished (done, failed,
+        or ended with an error listed in ``errors``), including jobs finished
+        before `wait` was called.
+
     Attributes
     ----------
     jobs : list of `Job`
@@ -314,9 +337,11 @@ class JobGroup:
     >>> products = group.results()  # a ProductSet or an exception per job  # doctest: +SKIP
     """
 
-    def __init__(self, jobs):
+    def __init__(self, jobs, *, on_finished=None):
         self.jobs = list(jobs)
         self.errors = {}
+        self.on_finished = on_finished
+        self._notified = set()
 
     def __len__(self):
         return len(self.jobs)
@@ -337,6 +362,14 @@ class JobGroup:
     def _pending(self):
         return [index for index, job in enumerate(self.jobs)
                 if not job.finished and index not in self.errors]
+
+    def _notify_finished(self):
+        if self.on_finished is None:
+            return
+        for index, job in enumerate(self.jobs):
+            if index not in self._notified and (job.finished or index in self.errors):
+                self._notified.add(index)
+                self.on_finished(index, job)
 
     def _poll(self, index):
         job = self.jobs[index]
@@ -388,6 +421,7 @@ class JobGroup:
         try:
             with ThreadPoolExecutor(max_workers=max(1, int(conf.max_concurrent))) as pool:
                 while True:
+                    self._notify_finished()
                     pending = self._pending()
                     summary = self.summary()
                     if summary != last_summary:
