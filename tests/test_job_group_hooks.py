@@ -44,7 +44,8 @@ def fast_polls():
 def test_on_finished_is_called_once_per_job_with_its_index():
     client = StubClient(StubDispatcher(polls=3, failing={"b"}))
     seen = []
-    group = JobGroup(make_jobs(client, "abc"), on_finished=lambda index, job: seen.append((index, job.status)))
+    group = JobGroup(make_jobs(client, "abc"),
+                     on_finished=lambda index, job: seen.append((index, job.status)))
     group.wait(timeout=30)
     assert sorted(seen) == [(0, "done"), (1, "failed"), (2, "done")]
     group.wait(timeout=30)  # nothing new finished: no second call
