@@ -8,6 +8,7 @@ resumed from another process with the same parameters and token.
 import random
 import re
 import string
+import threading
 import time
 
 from astroquery import log
@@ -315,10 +316,12 @@ class JobGroup:
     ----------
     jobs : list of `Job`
     on_finished : callable, optional
-        Called as ``on_finished(index, job)`` once per job, from the thread
-        calling `wait`, as soon as `wait` sees the job finished (done, failed,
-        or ended with an error listed in ``errors``), including jobs finished
-        before `wait` was called.
+        Called as ``on_finished(index, job)`` once per job as soon as `wait`
+        sees it finished (done, failed, or ended with an error listed in
+        ``errors``), jobs finished before `wait` included.  It runs in the
+        thread that polled the job, one of up to ``conf.max_concurrent``: it
+        must be thread-safe.  Handling each answer there bounds memory to the
+        answers in flight.
 
     Attributes
     ----------
@@ -342,6 +345,7 @@ class JobGroup:
         self.errors = {}
         self.on_finished = on_finished
         self._notified = set()
+        self._notified_lock = threading.Lock()
 
     def __len__(self):
         return len(self.jobs)
@@ -363,13 +367,15 @@ class JobGroup:
         return [index for index, job in enumerate(self.jobs)
                 if not job.finished and index not in self.errors]
 
-    def _notify_finished(self):
-        if self.on_finished is None:
+    def _notify_finished(self, index):
+        job = self.jobs[index]
+        if self.on_finished is None or not (job.finished or index in self.errors):
             return
-        for index, job in enumerate(self.jobs):
-            if index not in self._notified and (job.finished or index in self.errors):
-                self._notified.add(index)
-                self.on_finished(index, job)
+        with self._notified_lock:
+            if index in self._notified:
+                return
+            self._notified.add(index)
+        self.on_finished(index, job)
 
     def _poll(self, index):
         job = self.jobs[index]
@@ -385,6 +391,7 @@ class JobGroup:
             log.warning(f"MMODA job {job.job_id or '(not submitted yet)'}: {exc}; will try again")
         except Exception as exc:  # collected per job, reported by errors/results
             self.errors[index] = exc
+        self._notify_finished(index)
 
     def wait(self, timeout=None, *, show_progress=None):
         """Poll every job until all are finished (or time is up).
@@ -420,8 +427,9 @@ class JobGroup:
             bar = ProgressBar(len(self.jobs))
         try:
             with ThreadPoolExecutor(max_workers=max(1, int(conf.max_concurrent))) as pool:
+                for index in range(len(self.jobs)):
+                    self._notify_finished(index)
                 while True:
-                    self._notify_finished()
                     pending = self._pending()
                     summary = self.summary()
                     if summary != last_summary:

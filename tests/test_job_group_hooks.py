@@ -90,3 +90,14 @@ def test_release_of_a_failed_job_keeps_its_failure():
     job.release()
     with pytest.raises(JobFailedError):
         job.result()
+
+
+def test_on_finished_runs_as_each_job_is_answered_not_after_the_whole_batch():
+    dispatcher = StubDispatcher(polls=1)
+    client = StubClient(dispatcher)
+    requests_seen = []
+    group = JobGroup(make_jobs(client, "abcd"),
+                     on_finished=lambda index, job: requests_seen.append(len(dispatcher.requests)))
+    with conf.set_temp("max_concurrent", 1):
+        group.wait(timeout=30)
+    assert requests_seen == [1, 2, 3, 4]  # so a caller can drop each answer before the next comes
