@@ -9,6 +9,7 @@ import html
 import random
 import re
 import string
+import threading
 import time
 
 from astroquery import log
@@ -104,6 +105,7 @@ class Job:
         self._reports_logged = 0
         self._envelope = None
         self._result = None
+        self._released = False
         self._error = None
         self._on_finish = on_finish
         self._on_submit = None
@@ -314,6 +316,9 @@ class Job:
             self.wait(timeout)
         if self._error is not None:
             raise self._error
+        if self._released:
+            raise InvalidQueryError(f"the products of MMODA job {self.job_id} were released; "
+                                    "ask for them again (the result cache keeps them)")
         if self._result is None:
             try:
                 self._result = decode_products(self._envelope.products, job_id=self.job_id,
@@ -325,6 +330,16 @@ class Job:
             if self._on_decoded is not None:
                 self._on_decoded(self, self._envelope)
         return self._result
+
+    def release(self):
+        """Forget the job's answer and decoded products (its status stays).
+
+        For callers that keep what they need of the products elsewhere, e.g. a
+        campaign that has folded them into its combination; `result` then
+        raises `~astroquery.exceptions.InvalidQueryError`.
+        """
+        self._envelope = self._result = None
+        self._released = self.finished
 
 
 def _duration(seconds):
@@ -375,6 +390,17 @@ class JobGroup:
     ``conf.max_concurrent`` requests are in flight at once.  Failures are
     collected, not raised.
 
+    Parameters
+    ----------
+    jobs : list of `Job`
+    on_finished : callable, optional
+        Called as ``on_finished(index, job)`` once per job as soon as `wait`
+        sees it finished (done, failed, or ended with an error listed in
+        ``errors``), jobs finished before `wait` included.  It runs in the
+        thread that polled the job, one of up to ``conf.max_concurrent``: it
+        must be thread-safe.  Handling each answer there bounds memory to the
+        answers in flight.
+
     Attributes
     ----------
     jobs : list of `Job`
@@ -392,9 +418,12 @@ class JobGroup:
     >>> products = group.results()  # a ProductSet or an exception per job  # doctest: +SKIP
     """
 
-    def __init__(self, jobs):
+    def __init__(self, jobs, *, on_finished=None):
         self.jobs = list(jobs)
         self.errors = {}
+        self.on_finished = on_finished
+        self._notified = set()
+        self._notified_lock = threading.Lock()
 
     def __len__(self):
         return len(self.jobs)
@@ -423,6 +452,16 @@ class JobGroup:
         return [index for index, job in enumerate(self.jobs)
                 if not job.finished and index not in self.errors]
 
+    def _notify_finished(self, index):
+        job = self.jobs[index]
+        if self.on_finished is None or not (job.finished or index in self.errors):
+            return
+        with self._notified_lock:
+            if index in self._notified:
+                return
+            self._notified.add(index)
+        self.on_finished(index, job)
+
     def _poll(self, index, deadline=None):
         job = self.jobs[index]
         timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
@@ -438,6 +477,7 @@ class JobGroup:
             log.warning(f"MMODA job {job.job_id or '(not submitted yet)'}: {exc}; will try again")
         except Exception as exc:  # collected per job, reported by errors/results
             self.errors[index] = exc
+        self._notify_finished(index)
 
     def wait(self, timeout=None, *, show_progress=None):
         """Poll every job until all are finished (or time is up).
@@ -474,6 +514,8 @@ class JobGroup:
             bar = ProgressBar(len(self.jobs))
         try:
             with ThreadPoolExecutor(max_workers=max(1, int(conf.max_concurrent))) as pool:
+                for index in range(len(self.jobs)):
+                    self._notify_finished(index)
                 while True:
                     pending = self._pending()
                     summary = self.summary()

@@ -14,6 +14,7 @@ from astroquery import log
 from ..exceptions import InvalidQueryError
 from ..integral import LightCurveSet, group_spectra, lightcurve_to_timeseries
 from ..jobs import JobGroup
+from .combine_catalogs import CatalogCombiner
 from .combine_lightcurves import LightCurveSetCombiner
 from .combine_mosaics import MosaicCombiner
 from .combine_spectra import SpectrumSetCombiner
@@ -55,10 +56,27 @@ class _MosaicFolder:
         return self._combiner.result()
 
 
+class _CatalogFolder:
+    """Adapts `CatalogCombiner` to a job's products (its source catalog)."""
+
+    def __init__(self, **options):
+        self._combiner = CatalogCombiner(**options)
+
+    def add(self, products, *, job):
+        catalogs = [products[name] for name in products if products.kind[name] == "catalog"]
+        if not catalogs:
+            raise InvalidQueryError(f"job {job} returned no source catalog")
+        self._combiner.add(catalogs[0], job=job)
+
+    def result(self, **options):
+        return self._combiner.result(**options)
+
+
 #: What each kind of campaign folds: (shape a job's products, make the combiner).
 KINDS = {"lightcurve": (_lightcurves, LightCurveSetCombiner),
          "spectrum": (_spectra, SpectrumSetCombiner),
-         "image": (lambda products: products, _MosaicFolder)}
+         "image": (lambda products: products, _MosaicFolder),
+         "catalog": (lambda products: products, _CatalogFolder)}
 
 
 class CampaignResult:
@@ -68,8 +86,9 @@ class CampaignResult:
     ----------
     combined
         A `~astroquery_mmoda.integral.LightCurveSet` (light curves), a
-        `~astroquery_mmoda.integral.SpectrumSet` (spectra) or an
-        `~astropy.io.fits.HDUList` (mosaic); None when no job succeeded.
+        `~astroquery_mmoda.integral.SpectrumSet` (spectra), an
+        `~astropy.io.fits.HDUList` (mosaic) or a `~astropy.table.Table`
+        (source catalog, ``kind='catalog'``); None when no job succeeded.
     failures : dict
         ``{job label: (JobPlan, exception)}`` of the jobs that failed.
     plans : list of `~astroquery_mmoda.campaigns.plan.JobPlan`
@@ -112,16 +131,11 @@ class _CampaignGroup(JobGroup):
     """A JobGroup that hands each finished job to its campaign at once."""
 
     def __init__(self, jobs, campaign):
-        super().__init__(jobs)
+        super().__init__(jobs, on_finished=campaign._collect)
         self._campaign = campaign
 
     def summary(self):
         return self._campaign.progress()
-
-    def _poll(self, index):
-        super()._poll(index)
-        if self.jobs[index].finished or index in self.errors:
-            self._campaign._collect(self, index)
 
     def results(self):
         """Not available: each job's products are folded into the campaign's result."""
@@ -149,8 +163,9 @@ class Campaign:
         The product's parameters for every job (without ``scw_list``).
     scw_list : list of str or `~astropy.table.Table`
         The science windows (a pointings table has an ``scw_id`` column).
-    kind : {'lightcurve', 'spectrum', 'image'}
-        How the jobs' products are combined.
+    kind : {'lightcurve', 'spectrum', 'image', 'catalog'}
+        How the jobs' products are combined (``'catalog'``: the image jobs'
+        source catalogs, merged by `~astroquery_mmoda.campaigns.combine_catalogs`).
     by : {'count', 'revolution'}
         How the ScW are split (see `~astroquery_mmoda.campaigns.plan.split_scw_list`).
     max_per_job : int, optional
@@ -163,7 +178,8 @@ class Campaign:
     max_concurrent : int, optional
         Most requests in flight at once (default ``conf.max_concurrent``).
     combine_options : dict, optional
-        Passed to the combiner (e.g. ``wcs`` and ``shape`` for mosaics).
+        Passed to the combiner (e.g. ``wcs`` and ``shape`` for mosaics,
+        ``match_radius`` for catalogs).
 
     Examples
     --------
@@ -230,15 +246,14 @@ class Campaign:
         self._group_plans = list(plans)
         return self.group
 
-    def _collect(self, group, index):
+    def _collect(self, index, job):
         plan = self._group_plans[index]
         with self._lock:
             if plan.label in self._status:  # folded (or failed) already
                 return
-            job = group.jobs[index]
             try:
-                if index in group.errors:
-                    raise group.errors[index]
+                if index in self.group.errors:
+                    raise self.group.errors[index]
                 shaped = self._shape(job.result())
                 self._combiner.add(shaped, job=plan.label)
             except KeyboardInterrupt:
@@ -250,7 +265,9 @@ class Campaign:
                 return
             self._status[plan.label] = "done"
             self._failures.pop(plan.label, None)
-            _release(job)
+            # Folded: the job forgets its products, so memory holds the
+            # combination only, not every job's products as well.
+            job.release()
 
     def wait(self, timeout=None, *, show_progress=None):
         """Poll the jobs until all are finished, folding each as it is done.
@@ -262,16 +279,9 @@ class Campaign:
 
         if self.group is None:
             self.submit()
-        self._collect_finished()  # answers from the result cache are never polled
         with conf.set_temp("max_concurrent", self.max_concurrent or conf.max_concurrent):
             self.group.wait(timeout=timeout, show_progress=show_progress)
-        self._collect_finished()
         return self
-
-    def _collect_finished(self):
-        for index, job in enumerate(self.group.jobs):
-            if job.finished or index in self.group.errors:
-                self._collect(self.group, index)
 
     def result(self):
         """The combination of the jobs done so far, with the failures listed.
@@ -351,11 +361,3 @@ def needs_campaign(scw_list, roles=()):
     if hasattr(scw_list, "colnames"):
         return True
     return len(normalize_scw_list(scw_list)) > max_scw_per_job(roles)
-
-
-def _release(job):
-    # The products are folded: let the job forget them, so a campaign holds
-    # its combination only, not every job's products as well.
-    for name in ("_result", "_envelope"):
-        if hasattr(job, name):
-            setattr(job, name, None)

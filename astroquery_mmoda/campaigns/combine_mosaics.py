@@ -5,9 +5,11 @@ Each part's intensity and variance maps are placed on the common grid (with
 weights; significance and exposure are then recomputed.  Only the running
 sums are kept.
 """
+import warnings
+
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS
+from astropy.wcs import WCS, FITSFixedWarning
 
 from ..exceptions import InvalidQueryError
 
@@ -110,7 +112,11 @@ class MosaicCombiner:
         """Fold in one job's mosaic (an `~astropy.io.fits.HDUList`)."""
         maps = mosaic_maps(hdul)
         header = maps["intensity"].header
-        wcs = WCS(header).celestial
+        with warnings.catch_warnings():
+            # OSA headers give MJDREF and DATE-OBS only: astropy's notes on the
+            # keywords it derives from them are no news (20 per campaign).
+            warnings.simplefilter("ignore", FITSFixedWarning)
+            wcs = WCS(header).celestial
         shape = maps["intensity"].data.shape[-2:]
         if self._wcs is None:
             self._wcs, self._shape = wcs, tuple(shape)

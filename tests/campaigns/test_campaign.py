@@ -63,6 +63,7 @@ class FakeJob:
         self.status = "done" if finished else "new"
         self._polls = 0
         self._result = None
+        self.released = False
 
     @property
     def finished(self):
@@ -85,6 +86,9 @@ class FakeJob:
             if self.status == "done":
                 self.server.cache[self.key] = True
         return self.status
+
+    def release(self):
+        self._result, self.released = None, True
 
     def result(self):
         if self.status == "failed":
@@ -204,9 +208,9 @@ def test_folded_jobs_forget_their_products():
     client = FakeClient(lightcurve_products)
     campaign = lc_campaign(client, max_per_job=150)
     group = campaign.submit()
-    assert all(job._result is None for job in group.jobs)
+    assert not any(job.released for job in group.jobs)
     campaign.wait(timeout=60)
-    assert all(job.finished and job._result is None for job in group.jobs)
+    assert all(job.finished and job.released and job._result is None for job in group.jobs)
     assert len(campaign.result().combined["GX 339-4"]) == 300
 
 
@@ -280,3 +284,33 @@ def test_a_timeout_keeps_what_was_folded_and_the_campaign_can_wait_again():
     assert campaign.progress() == "ScW 250/300, jobs 5/6 done, 0 failed"
     del stuck.update
     assert campaign.wait(timeout=60).result().summary == "ScW 300/300, jobs 6/6 done, 0 failed"
+
+
+def catalog_products(scw_list, *, job_id="j"):
+    """Crab in every job (most significant in revolution 102), a new source in revolution 101 only."""
+    from astropy.table import Table
+
+    rev = int(scw_list[0][:4])
+    rows = [("Crab", 30.0 + 10 * (rev == 102), 83.63, 22.01)] + [("NEW_1", 8.0, 80.0, 20.0)] * (rev == 101)
+    names, significance, ra, dec = zip(*rows)
+    table = Table({"meta_ID": np.arange(len(rows)), "src_names": names, "significance": significance,
+                   "ra": ra, "dec": dec})
+    return ProductSet([("mosaic_catalog", "catalog", table, {})], job_id=job_id)
+
+
+def test_a_catalog_campaign_lists_each_source_once():
+    client = FakeClient(catalog_products)
+    result = Campaign(client, "isgri", "isgri_image", {}, SCWS[:120], kind="catalog",
+                      by="revolution").run(timeout=60)
+    table = result.combined
+    assert table["src_names"].tolist() == ["Crab", "NEW_1"]
+    assert table["significance"].tolist() == [40.0, 8.0]
+    assert table["jobs"].tolist() == ["rev0100,rev0101,rev0102,rev0103", "rev0101"]
+    assert table.meta["jobs"] == ["rev0100", "rev0101", "rev0102", "rev0103"]
+    assert table.meta["product"] == "isgri_image"
+
+
+def test_a_job_without_a_catalog_is_a_failure():
+    client = FakeClient(lambda scw_list, job_id: ProductSet([], job_id=job_id))
+    result = Campaign(client, "isgri", "isgri_image", {}, SCWS[:10], kind="catalog").run(timeout=60)
+    assert result.combined is None and "returned no source catalog" in str(result.failures["scw0001-0010"][1])
