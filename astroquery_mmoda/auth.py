@@ -1,21 +1,14 @@
-"""MMODA tokens: where they come from, what they say, and keeping them secret.
+"""Where MMODA tokens live: `TokenManager` finds, checks, stores and replaces them.
 
-The redaction helpers here are the single place that removes tokens from
-anything logged, raised, cached or saved.
-
-`TokenManager` finds, checks, stores and replaces the token of one client; it
-does no HTTP itself (the refresh request is passed in as a callable).  Tokens
-are JSON Web Tokens signed by the MMODA web frontend with a secret that only
-the dispatcher knows: the client reads their claims but cannot verify the
-signature.
+`TokenManager` holds the token of one client; it does no HTTP itself (the
+refresh request is passed in as a callable).  What a token says is read by
+`astroquery_mmoda.tokens`, the sources it comes from by
+`astroquery_mmoda.token_sources`, and the redaction helpers live in
+`astroquery_mmoda.redaction`; their public names are re-exported here.
 """
 import getpass
 import ipaddress
-import math
 import os
-import re
-import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -23,389 +16,23 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import astropy.units as u
-import jwt
-import keyring
-import keyring.errors
-from astropy.time import Time
 from astroquery import log
 from astroquery.exceptions import AuthenticationWarning
 
-from .exceptions import LoginError, TokenExpiredError
+from .exceptions import LoginError
+from .redaction import redact, register_secret, scrub
+from .token_sources import (KEYRING_USERNAME, TOKEN_ENV_VAR, TOKEN_FILE_NAME, default_token_files,
+                            delete_from_keyring, find_token, is_file, is_interactive,
+                            keyring_service_name, no_token_message, save_to_keyring,
+                            write_token_file)
+from .tokens import (_FRONTEND, FRONTEND_URL, REFRESH_ROLE, TokenInfo, _clean, _expired_error,
+                     _expiry_phrase, decode_token)
 
 __all__ = ["redact", "scrub", "decode_token", "TokenInfo", "TokenManager",
            "keyring_service_name", "default_token_files", "is_interactive",
            "TOKEN_ENV_VAR", "TOKEN_FILE_NAME", "KEYRING_USERNAME", "FRONTEND_URL",
            "REFRESH_ROLE"]
 
-#: Environment variable read for a token (the one ``oda_api`` uses too).
-TOKEN_ENV_VAR = "ODA_TOKEN"
-#: Name of the token files looked for in the working and the home directory.
-TOKEN_FILE_NAME = ".oda-token"
-#: Username of the keyring entry (the service is `keyring_service_name`).
-KEYRING_USERNAME = "mmoda-token"
-#: Where users get a token: log in there, then press "API token".
-FRONTEND_URL = "https://www.astro.unige.ch/mmoda/"
-#: Role a token needs for the dispatcher to refresh it.
-REFRESH_ROLE = "refresh-tokens"
-
-# Any JWT (three base64url parts, the first one a JSON object: "eyJ...").
-_JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_REDACTED = "<token>"
-_known_secrets = set()
-_lock = threading.Lock()
-
-_FRONTEND = f'the MMODA web frontend {FRONTEND_URL} (log in, then "API token")'
-_NO_VERIFY = {"verify_signature": False, "verify_exp": False, "verify_nbf": False,
-              "verify_iat": False, "verify_aud": False, "verify_iss": False,
-              "verify_sub": False, "verify_jti": False, "require": []}
-
-
-def register_secret(secret):
-    """Make `redact` remove ``secret`` too, even if it does not look like a JWT."""
-    if secret and len(secret) >= 8:
-        with _lock:
-            _known_secrets.add(secret)
-
-
-def redact(text):
-    """Return ``text`` with every token replaced by ``<token>``.
-
-    Removes anything shaped like a JWT and every value registered with
-    `register_secret` (tokens that this process has handled).
-
-    Examples
-    --------
-    >>> import secrets, jwt
-    >>> token = jwt.encode({"sub": "alice@example.org", "exp": 1735689600}, secrets.token_hex(32),
-    ...                    algorithm="HS256")
-    >>> redact(f"GET /run_analysis?token={token}&instrument=isgri")
-    'GET /run_analysis?token=<token>&instrument=isgri'
-    """
-    if not isinstance(text, str):
-        text = str(text)
-    text = _JWT_RE.sub(_REDACTED, text)
-    for secret in tuple(_known_secrets):
-        if secret in text:
-            text = text.replace(secret, _REDACTED)
-    return text
-
-
-def scrub(value):
-    """A copy of a JSON-like structure without tokens.
-
-    ``token`` entries of dictionaries are dropped; strings are redacted.
-
-    Examples
-    --------
-    >>> import secrets, jwt
-    >>> token = jwt.encode({"sub": "alice@example.org", "exp": 1735689600}, secrets.token_hex(32),
-    ...                    algorithm="HS256")
-    >>> scrub({"token": token, "job_id": "d0c4a1e2", "log": [f"refused {token}"]})
-    {'job_id': 'd0c4a1e2', 'log': ['refused <token>']}
-    """
-    if isinstance(value, dict):
-        return {key: scrub(item) for key, item in value.items() if key != "token"}
-    if isinstance(value, (list, tuple)):
-        return type(value)(scrub(item) for item in value)
-    if isinstance(value, str):
-        return redact(value)
-    return value
-
-
-# ---------------------------------------------------------------------------
-# Decoding
-
-def _clean(value):
-    """The token text without surrounding white space ('' for nothing usable)."""
-    if value is None:
-        return ""
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = bytes(value).decode("ascii")
-        except UnicodeDecodeError:
-            raise LoginError("The token is not a JWT (it contains non-ASCII bytes).") from None
-    if not isinstance(value, str):
-        raise LoginError(f"A token must be a string, not {type(value).__name__}.")
-    return value.strip()
-
-
-def decode_token(token):
-    """The claims of a token, read without checking signature or expiry.
-
-    The signature cannot be checked here: MMODA tokens are signed (HS256)
-    with a secret that only the dispatcher has.  The dispatcher checks it on
-    every request that carries the token.
-
-    Parameters
-    ----------
-    token : str
-        A JSON Web Token; surrounding white space is ignored.
-
-    Returns
-    -------
-    claims : dict
-
-    Raises
-    ------
-    `~astroquery_mmoda.exceptions.LoginError`
-        If ``token`` is not a JWT.  The message never contains the token.
-
-    Examples
-    --------
-    >>> import secrets, jwt
-    >>> token = jwt.encode({"sub": "alice@example.org", "roles": "general", "exp": 1735689600},
-    ...                    secrets.token_hex(32), algorithm="HS256")
-    >>> decode_token(token)
-    {'sub': 'alice@example.org', 'roles': 'general', 'exp': 1735689600}
-    """
-    token = _clean(token)
-    if not token:
-        raise LoginError("The token is empty.")
-    if token.count(".") != 2:
-        raise LoginError("The token is not a JWT (a JWT has three parts separated by dots).")
-    try:
-        claims = jwt.decode(token, options=_NO_VERIFY)
-    except jwt.PyJWTError as exc:
-        # pyjwt's messages name the failing part ("Invalid payload padding"), never the text.
-        reason = redact(str(exc).split(":")[0].strip()) or type(exc).__name__
-        raise LoginError(f"The token is not a valid JWT ({reason}).") from None
-    if not isinstance(claims, dict):
-        raise LoginError("The token is not a valid JWT (its payload is not a JSON object).")
-    return claims
-
-
-def _roles(value):
-    if isinstance(value, str):
-        items = value.split(",")
-    elif isinstance(value, (list, tuple)):
-        items = [str(item) for item in value]
-    else:
-        items = []
-    return tuple(item.strip() for item in items if item.strip())
-
-
-def _optional_str(value):
-    return None if value is None else str(value)
-
-
-def _duration(seconds):
-    seconds = abs(seconds)
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def _expiry_phrase(seconds_left):
-    if seconds_left > 0:
-        return f"expires in {_duration(seconds_left)}"
-    return f"expired {_duration(seconds_left)} ago"
-
-
-class TokenInfo:
-    """What a token says about its owner, its roles and its expiry.
-
-    Immutable.  `remaining` and `expired` are evaluated when read.  Neither
-    `str` nor `repr` shows the token.
-
-    Parameters
-    ----------
-    claims : dict
-        The decoded claims (see `decode_token`); ``exp`` is required.
-    source : str
-        Where the token came from: ``'argument'``, ``'ODA_TOKEN'``,
-        ``'keyring'``, the path of a token file, ``'prompt'`` or ``'refresh'``.
-
-    Raises
-    ------
-    `~astroquery_mmoda.exceptions.LoginError`
-        If ``claims`` has no numeric ``exp``.
-
-    Examples
-    --------
-    >>> import secrets, jwt
-    >>> token = jwt.encode({"sub": "alice@example.org", "roles": "general,refresh-tokens",
-    ...                     "exp": 1735689600}, secrets.token_hex(32), algorithm="HS256")
-    >>> info = TokenInfo.from_token(token, source="argument")
-    >>> info.subject, info.roles, info.expires.isot, info.expired
-    ('alice@example.org', ('general', 'refresh-tokens'), '2025-01-01T00:00:00.000', True)
-    """
-
-    __slots__ = ("_claims", "_exp", "_source")
-
-    def __init__(self, claims, *, source):
-        exp = claims.get("exp") if isinstance(claims, dict) else None
-        if isinstance(exp, bool) or not isinstance(exp, (int, float)) or not math.isfinite(exp):
-            raise LoginError("The token has no valid expiry time (the 'exp' claim).")
-        object.__setattr__(self, "_claims", scrub(dict(claims)))
-        object.__setattr__(self, "_exp", float(exp))
-        object.__setattr__(self, "_source", str(source))
-
-    def __setattr__(self, name, value):
-        raise AttributeError("TokenInfo is immutable")
-
-    def __delattr__(self, name):
-        raise AttributeError("TokenInfo is immutable")
-
-    @classmethod
-    def from_token(cls, token, *, source):
-        """Decode ``token`` (see `decode_token`) and describe it."""
-        return cls(decode_token(token), source=source)
-
-    @property
-    def subject(self):
-        """str or None: the ``sub`` claim, the user's unique id (an e-mail address)."""
-        return _optional_str(self._claims.get("sub"))
-
-    @property
-    def email(self):
-        """str or None: the ``email`` claim."""
-        return _optional_str(self._claims.get("email"))
-
-    @property
-    def name(self):
-        """str or None: the ``name`` claim."""
-        return _optional_str(self._claims.get("name"))
-
-    @property
-    def roles(self):
-        """tuple of str: the roles granted (the claim may be a list or comma-separated)."""
-        return _roles(self._claims.get("roles"))
-
-    @property
-    def expires(self):
-        """`~astropy.time.Time`: when the token expires (UTC)."""
-        return Time(self._exp, format="unix")
-
-    @property
-    def remaining(self):
-        """`~astropy.units.Quantity`: hours left before expiry, negative once expired."""
-        return ((self._exp - time.time()) / 3600.0) * u.h
-
-    @property
-    def expired(self):
-        """bool: whether the token has expired."""
-        return self._exp <= time.time()
-
-    @property
-    def source(self):
-        """str: where the token came from."""
-        return self._source
-
-    @property
-    def claims(self):
-        """dict: a copy of all claims."""
-        return scrub(self._claims)
-
-    def _who(self):
-        return self.email or self.subject or self.name or "unknown user"
-
-    def __str__(self):
-        roles = ", ".join(self.roles) or "none"
-        return f"{self._who()}, roles: {roles}; {_expiry_phrase(self._exp - time.time())}"
-
-    def __repr__(self):
-        return (f"<TokenInfo {self._who()} roles={self.roles!r} "
-                f"expires={self.expires.isot[:19]} source={self.source!r}>")
-
-
-# ---------------------------------------------------------------------------
-# Where tokens are looked for
-
-def keyring_service_name(server_url):
-    """Keyring service of the tokens of a dispatcher: ``astroquery:<host>[:<port>].token``.
-
-    Examples
-    --------
-    >>> keyring_service_name("https://www.astro.unige.ch/mmoda/dispatch-data")
-    'astroquery:www.astro.unige.ch.token'
-    >>> keyring_service_name("http://127.0.0.1:8000")
-    'astroquery:127.0.0.1:8000.token'
-    """
-    parts = urlsplit(str(server_url))
-    host = (parts.hostname or "").lower()
-    if not host:
-        raise ValueError(f"No host in the dispatcher URL {redact(server_url)!r}.")
-    if ":" in host:
-        host = f"[{host}]"
-    port = parts.port
-    return f"astroquery:{host}:{port}.token" if port else f"astroquery:{host}.token"
-
-
-def default_token_files():
-    """The token files looked for, in order: ``./.oda-token``, ``~/.oda-token``.
-
-    Examples
-    --------
-    >>> files = default_token_files()
-    >>> files[0] == Path.cwd() / ".oda-token", files[-1] == Path.home() / ".oda-token"
-    (True, True)
-    """
-    files = [Path.cwd() / TOKEN_FILE_NAME]
-    try:
-        files.append(Path.home() / TOKEN_FILE_NAME)
-    except RuntimeError:  # no home directory can be determined
-        pass
-    return files
-
-
-def is_interactive():
-    """Whether a person can be asked for a token: IPython/Jupyter, or stdin a terminal.
-
-    Examples
-    --------
-    >>> is_interactive()  # in a batch job: no prompt, so a token must be found  # doctest: +SKIP
-    False
-    """
-    ipython = sys.modules.get("IPython")
-    if ipython is not None and getattr(ipython, "get_ipython", lambda: None)() is not None:
-        return True
-    stdin = sys.stdin
-    try:
-        return bool(stdin is not None and stdin.isatty())
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-def _is_file(path):
-    try:
-        return path.is_file()
-    except OSError:
-        return False
-
-
-def _is_loopback_host(host):
-    host = (host or "").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _write_token_file(path, token):
-    """Replace the file at ``path`` by one holding ``token``, readable by its owner only."""
-    path = Path(path)
-    # mkstemp creates the file with mode 0600, so it is never readable by others.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as stream:
-            stream.write(token + "\n")
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-# ---------------------------------------------------------------------------
-# The manager
 
 class TokenManager:
     """Holds the token of one client: finds it, checks it, stores it, replaces it.
@@ -544,96 +171,12 @@ class TokenManager:
             raise LoginError("Not logged in to MMODA: call Mmoda.login() first.")
         return info
 
-    # -- keyring -----------------------------------------------------------
-
-    @staticmethod
-    def _describe(exc):
-        text = redact(str(exc)).strip()
-        return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-    def _keyring_get(self, service):
-        try:
-            return keyring.get_password(service, KEYRING_USERNAME)
-        except Exception as exc:  # backends raise anything (D-Bus, locked collections, ...)
-            log.debug(f"No token from the system keyring ({self._describe(exc)}).")
-            return None
-
-    def _keyring_set(self, service, token, what):
-        try:
-            keyring.set_password(service, KEYRING_USERNAME, token)
-        except Exception as exc:
-            warnings.warn(
-                f"Could not save {what} in the system keyring ({self._describe(exc)}); it is used "
-                f"for this session only.  Without a working keyring (common on servers and headless "
-                f"Linux) install keyrings.alt, or put the token in the {TOKEN_ENV_VAR} environment "
-                f"variable or in ~/{TOKEN_FILE_NAME} (readable by you only).",
-                AuthenticationWarning, stacklevel=3)
-            return False
-        log.info(f"Saved {what} in the system keyring (service {service!r}, "
-                 f"username {KEYRING_USERNAME!r}).")
-        return True
-
-    def _keyring_delete(self, service):
-        try:
-            keyring.delete_password(service, KEYRING_USERNAME)
-        except keyring.errors.PasswordDeleteError:
-            log.info(f"No token was stored in the system keyring under {service!r}.")
-        except Exception as exc:
-            warnings.warn(f"Could not delete the token from the system keyring "
-                          f"({self._describe(exc)}).", AuthenticationWarning, stacklevel=3)
-        else:
-            log.info(f"Deleted the token from the system keyring (service {service!r}).")
-
     # -- login -------------------------------------------------------------
-
-    def _candidates(self, service):
-        """Yield ``(label, origin, raw token)`` for every source that has a value."""
-        yield TOKEN_ENV_VAR, ("env", None), os.environ.get(TOKEN_ENV_VAR)
-        yield "keyring", ("keyring", service), self._keyring_get(service)
-        for path in self._files():
-            if not _is_file(path):
-                continue
-            try:
-                text = path.read_text(encoding="ascii")
-            except (OSError, UnicodeDecodeError) as exc:
-                log.warning(f"Ignoring the token file {path}: it cannot be read ({type(exc).__name__}).")
-                continue
-            if os.name == "posix" and path.stat().st_mode & 0o077:
-                log.warning(f"The token file {path} can be read by other users: "
-                            f"restrict it with 'chmod 600 {path}'.")
-            yield str(path), ("file", path), text
-
-    def _discover(self, service, skipped):
-        for label, origin, raw in self._candidates(service):
-            try:
-                token = _clean(raw)
-                if not token:
-                    continue
-                info = TokenInfo.from_token(token, source=label)
-            except LoginError as exc:
-                log.warning(f"Ignoring the token from {label}: {exc}")
-                skipped.append(f"a malformed token in {label}")
-                continue
-            if info.expired:
-                log.info(f"Skipping the expired token from {label} of {info._who()} "
-                         f"({_expiry_phrase(info._exp - time.time())}).")
-                skipped.append(f"an expired token in {label}")
-                continue
-            return token, info, origin
-        return None
-
-    @staticmethod
-    def _expired_error(info, what):
-        return TokenExpiredError(
-            f"{what} {_expiry_phrase(info._exp - time.time())} ({info.expires.isot[:19]} UTC). "
-            f"Get a new token from {_FRONTEND}; "
-            f"a token with the role {REFRESH_ROLE} can also be extended with "
-            f"Mmoda.refresh_token(store=True) before it expires.")
 
     def _explicit(self, token, label):
         info = TokenInfo.from_token(token, source=label)
         if info.expired:
-            raise self._expired_error(info, "The token given")
+            raise _expired_error(info, "The token given")
         return token, info, (label, None)
 
     def _prompt_for_token(self):
@@ -646,19 +189,6 @@ class TokenManager:
         if not token:
             raise LoginError(f"No token entered; get one from {_FRONTEND}.")
         return self._explicit(token, "prompt")
-
-    def _no_token_message(self, service, skipped, reenter):
-        if reenter:
-            return (f"reenter_token=True needs an interactive session to ask for the token; "
-                    f"pass it with Mmoda.login(token=...) instead (tokens come from {_FRONTEND}).")
-        files = " or ".join(str(path) for path in self._files())
-        text = ("No usable MMODA token found. Pass one with Mmoda.login(token=...), or put it in "
-                f"the environment variable {TOKEN_ENV_VAR}, in the system keyring (service "
-                f"{service!r}, username {KEYRING_USERNAME!r}; Mmoda.login(token=..., store_token=True) "
-                f"saves it there), or in the file {files}. Get a token from {_FRONTEND}.")
-        if skipped:
-            text += f" Skipped: {'; '.join(skipped)}."
-        return text
 
     def login(self, token=None, *, store_token=False, reenter_token=False):
         """Find a token and make it the current one.
@@ -700,17 +230,17 @@ class TokenManager:
             chosen = self._explicit(cleaned, "argument")
         skipped = []
         if chosen is None and not reenter_token:
-            chosen = self._discover(service, skipped)
+            chosen = find_token(service, self._files, skipped)
         if chosen is None:
             if not self._can_prompt():
-                raise LoginError(self._no_token_message(service, skipped, reenter_token))
+                raise LoginError(no_token_message(service, self._files, skipped, reenter_token))
             chosen = self._prompt_for_token()
         token, info, origin = chosen
         self._set(token, info, origin)
         log.debug(f"Logged in to MMODA as {info._who()} (token from {info.source}; "
                   f"{_expiry_phrase(info._exp - time.time())}).")
         if store_token and origin != ("keyring", service):
-            self._keyring_set(service, token, "the token")
+            save_to_keyring(service, token, "the token")
         return info
 
     def logout(self, *, forget=False):
@@ -732,8 +262,8 @@ class TokenManager:
         if origin and origin[0] == "keyring" and origin[1] not in services:
             services.append(origin[1])
         for service in services:
-            self._keyring_delete(service)
-        kept = [str(path) for path in self._files() if _is_file(path)]
+            delete_from_keyring(service)
+        kept = [str(path) for path in self._files() if is_file(path)]
         if os.environ.get(TOKEN_ENV_VAR, "").strip():
             kept.insert(0, TOKEN_ENV_VAR)
         if kept:
@@ -782,7 +312,7 @@ class TokenManager:
                 raise LoginError(f"The new token does not expire later than the current one "
                                  f"({info.expires.isot[:19]} UTC): it is not used.")
             if info.expired:
-                raise self._expired_error(info, "The new token")
+                raise _expired_error(info, "The new token")
             self._set(cleaned, info, origin)
         lost = [role for role in old.roles if role not in info.roles]
         if lost:
@@ -795,10 +325,10 @@ class TokenManager:
     def _write_back(self, token, origin):
         kind, where = origin
         if kind == "keyring":
-            self._keyring_set(where, token, "the renewed token")
+            save_to_keyring(where, token, "the renewed token")
         elif kind == "file":
             try:
-                _write_token_file(where, token)
+                write_token_file(where, token)
             except OSError as exc:
                 warnings.warn(f"Could not write the renewed token to {where} ({type(exc).__name__}: "
                               f"{redact(exc.strerror or exc)}); it is used for this session only.",
@@ -807,7 +337,7 @@ class TokenManager:
                 log.info(f"Wrote the renewed token to {where}.")
         else:
             service = self.keyring_service
-            if self._keyring_set(service, token, "the renewed token"):
+            if save_to_keyring(service, token, "the renewed token"):
                 with self._state_lock:
                     if self._token == token:
                         self._origin = ("keyring", service)
@@ -842,7 +372,7 @@ class TokenManager:
         if info is None:
             raise LoginError("Not logged in to MMODA: call Mmoda.login() first.")
         if info.expired:
-            raise self._expired_error(info, "The token")
+            raise _expired_error(info, "The token")
         if REFRESH_ROLE not in info.roles:
             raise LoginError(f"The token of {info._who()} lacks the role {REFRESH_ROLE!r}, so the "
                              f"dispatcher will not refresh it; get a new token from {_FRONTEND}.")
@@ -909,3 +439,13 @@ class TokenManager:
         if first:
             warnings.warn(message, AuthenticationWarning, stacklevel=2)
         return message
+
+
+def _is_loopback_host(host):
+    host = (host or "").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

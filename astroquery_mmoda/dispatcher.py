@@ -7,8 +7,8 @@ It knows nothing of astropy objects.
 """
 import json
 import logging
-import re
 import math
+import re
 import numbers
 import warnings
 from dataclasses import dataclass, field
@@ -20,10 +20,13 @@ from urllib3.util.retry import Retry
 from astroquery import log
 
 from . import conf
-from .auth import TokenManager, redact, scrub
+from .auth import TokenManager
 from .exceptions import _shorten
 from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
                          MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
+# parse_meta_data is re-exported: it lived here before metadata.py.
+from .metadata import loads_json, parse_meta_data  # noqa: F401
+from .redaction import RedactingFilter, redact, scrub
 
 __all__ = ["Envelope", "DispatcherClient", "encode_params", "MmodaWarning"]
 
@@ -159,16 +162,6 @@ class Envelope:
         return (self.exit_status.get("comment") or "").strip()
 
 
-def _loads(content):
-    # Plain json: NaN and Infinity are accepted, nothing is ever evaluated.
-    try:
-        return json.loads(content)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        preview = content[:200] if isinstance(content, (bytes, str)) else ""
-        raise ProtocolError(f"the dispatcher's answer is not valid JSON ({exc.__class__.__name__}); "
-                            f"it starts with {preview!r}") from None
-
-
 def _strip_token_echoes(data):
     """Remove the token that the dispatcher echoes back in its answers.
 
@@ -205,7 +198,7 @@ def parse_envelope(content):
     ProtocolError
         If the body is not JSON or lacks the fields every answer has.
     """
-    return envelope_from_data(_loads(content))
+    return envelope_from_data(loads_json(content))
 
 
 def envelope_from_data(data):
@@ -262,19 +255,7 @@ def raise_for_job_failure(envelope):
                debug_message=exit_status.get("debug_message", ""))
 
 
-class _RedactingFilter(logging.Filter):
-    """Redact tokens in log records of libraries that print request URLs."""
-
-    def filter(self, record):
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args) \
-                if isinstance(record.args, tuple) else record.args
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        return True
-
-
-_URLLIB3_FILTER = _RedactingFilter()
+_URLLIB3_FILTER = RedactingFilter()
 
 
 def install_log_redaction():
@@ -441,7 +422,7 @@ class DispatcherClient:
 
     def json_request(self, path, params, *, token=None):
         response = self.request(path, params, token=token)
-        return _loads(response.content)
+        return loads_json(response.content)
 
     def instruments(self, *, token=None):
         """Names of the instruments visible to the token's roles."""
@@ -509,57 +490,3 @@ def warn_comment(envelope):
     if envelope.comment:
         warnings.warn(f"MMODA: {_shorten(redact(envelope.comment), 2000)}", MmodaWarning,
                       stacklevel=3)
-
-
-def _query_block(block):
-    # 1.3.3 sends each query block as a JSON string; 1.3.6 as a list.
-    if isinstance(block, str):
-        block = _loads(block)
-    if not isinstance(block, list):
-        raise ProtocolError("a meta-data query block is not a list")
-    return block
-
-
-def parse_meta_data(raw):
-    """Read an ``api/meta-data`` answer of either dialect.
-
-    Returns
-    -------
-    products : dict
-        Product name → the name of its query.
-    parameters : list of dict
-        One dict per parameter: ``name``, ``default``, ``unit``, ``query``,
-        ``product`` (None for the source and instrument queries),
-        ``allowed_values``, ``min``, ``max``, ``optional``.
-    """
-    blocks = raw[0] if raw and isinstance(raw[0], list) else raw
-    if not isinstance(blocks, list) or len(blocks) < 2:
-        raise ProtocolError("the meta-data answer has no instrument description")
-    products = {}
-    parameters = []
-    for block in blocks:
-        if isinstance(block, dict):
-            if isinstance(block.get("prod_dict"), dict):
-                products = {str(k): str(v) for k, v in block["prod_dict"].items()}
-            continue
-        entries = _query_block(block)
-        query = product = None
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            if "query_name" in entry:
-                query = entry["query_name"]
-            elif "product_name" in entry:
-                product = entry["product_name"]
-            elif "name" in entry:
-                restrictions = entry.get("restrictions") or {}
-                if not isinstance(restrictions, dict):
-                    restrictions = {}
-                parameters.append({
-                    "name": str(entry["name"]), "default": entry.get("value"),
-                    "unit": entry.get("units"), "query": query, "product": product,
-                    "allowed_values": restrictions.get("allowed_values"),
-                    "min": restrictions.get("min_value"), "max": restrictions.get("max_value"),
-                    "optional": restrictions.get("is_optional"),
-                })
-    return products, parameters

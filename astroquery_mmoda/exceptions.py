@@ -34,6 +34,8 @@ Examples
 from astroquery.exceptions import InvalidQueryError, LoginError, RemoteServiceError
 from astroquery.exceptions import TimeoutError as _AstroqueryTimeoutError
 
+from .redaction import redact
+
 __all__ = ["InvalidQueryError", "LoginError", "TokenExpiredError", "RemoteServiceError",
            "MmodaServiceError", "JobFailedError", "NoDataError", "DispatcherUnavailable",
            "ProtocolError", "TimeoutError"]
@@ -67,8 +69,6 @@ class MmodaServiceError(RemoteServiceError):
     """
 
     def __init__(self, message, *, job_id=None, status_code=None, debug_message=""):
-        from .auth import redact
-
         self.message = _shorten(redact(str(message)), 2000)
         self.job_id = job_id
         self.status_code = status_code

@@ -15,6 +15,7 @@ from astroquery import log
 from . import conf
 from .dispatcher import envelope_from_data, raise_for_job_failure, warn_comment
 from .exceptions import DispatcherUnavailable, InvalidQueryError, ProtocolError, TimeoutError
+from .products import decode_products
 
 __all__ = ["Job", "JobGroup", "new_session_id"]
 
@@ -253,8 +254,6 @@ class Job:
         if self._error is not None:
             raise self._error
         if self._result is None:
-            from .products import decode_products
-
             try:
                 self._result = decode_products(self._envelope.products, job_id=self.job_id,
                                                product=self.product)

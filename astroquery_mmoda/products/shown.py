@@ -2,21 +2,9 @@
 
 The only place where the products package reaches for the token redaction.
 """
+from ..redaction import redact as _redact, scrub as _scrub  # noqa: F401 (_scrub is used by decode)
 
 _MAX_SHOWN = 200
-
-
-def _redact(text):
-    """``text`` without tokens."""
-    # auth pulls in the token machinery: import it only when text is shown.
-    from ..auth import redact
-    return redact(text)
-
-
-def _scrub(value):
-    """A copy of the JSON-like ``value`` without tokens."""
-    from ..auth import scrub
-    return scrub(value)
 
 
 def _short(value, limit=_MAX_SHOWN):
