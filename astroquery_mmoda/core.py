@@ -96,7 +96,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         # astroquery's hook logs whole URLs, headers and bodies: tokens included,
         # and it formats the (possibly huge) body even when DEBUG is off.
         if log.isEnabledFor(10):
-            from .auth import redact
+            from .redaction import redact
 
             request = response.request
             log.debug(f"HTTP {request.method} {redact(request.url)} -> {response.status_code} "
