@@ -7,7 +7,7 @@ from astroquery.query import QueryWithLogin
 
 from . import conf
 from . import params as _params
-from .dispatcher import DispatcherClient, encode_params, parse_meta_data
+from .dispatcher import DispatcherClient, parse_meta_data
 from .exceptions import InvalidQueryError
 from .integral_methods import IntegralMethods
 from .jobs import _seconds
@@ -239,8 +239,11 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         if validate:
             return _params.check_params(instrument, product, params,
                                         self._product_parameters(instrument, product))
-        # Without validation no request is made; units are known only if cached.
-        return _params.convert_unchecked(params, self._meta_cache.get((self.server, instrument)))
+        meta = self._meta_cache.get((self.server, instrument))
+        if meta is None and _params.needs_units(params):
+            # A Quantity is converted to the parameter's unit, which only the description says.
+            meta = self._meta(instrument)
+        return _params.convert_unchecked(params, meta)
 
     # -- products and jobs --------------------------------------------------------------
 
@@ -281,11 +284,15 @@ class MmodaClass(IntegralMethods, _TokenLogin):
             ``cache_conf.cache_active`` switches it off globally.
         get_query_payload : bool
             Return the parameters that would be sent (without the token and the
-            per-job session id) instead of sending them.
+            per-job session id) instead of sending them.  No product request
+            is made; the instrument's description is fetched (once) only when
+            a `~astropy.units.Quantity` must be converted to a parameter's unit.
         **params
             The product's parameters; `~astropy.time.Time`,
             `~astropy.units.Quantity` and catalog `~astropy.table.Table` values
-            are converted.
+            are converted; a `pathlib.Path` or an open binary file is sent as
+            a file upload (see `astroquery_mmoda.uploads`);
+            ``selected_catalog=None`` means no catalog (it is not sent).
 
         Returns
         -------
@@ -293,7 +300,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         """
         converted = self._prepare(instrument, product, query_type, params,
                                   validate=validate and not get_query_payload)
-        wire = encode_params(converted)
+        wire = _params.encode(converted)
         if get_query_payload:
             return _params.payload(instrument, product, query_type, wire)
         return self._submitter.submit(instrument, product, query_type, converted, wire, cache=cache)
@@ -361,7 +368,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
             converted = self._prepare(instrument, product, kind, params, validate=validate)
             calls.append((instrument, product, kind, converted))
         return JobGroup([self._submitter.prepare(instrument, product, kind, converted,
-                                                 encode_params(converted), cache=cache)
+                                                 _params.encode(converted), cache=cache)
                          for instrument, product, kind, converted in calls])
 
     def get_job(self, job_id, session_id=None, *, instrument=None, product=None,
@@ -394,7 +401,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
                     "instrument, product and parameters")
             converted = self._prepare(instrument, product, query_type, params, validate=False)
             job = self._submitter.attach(
-                job_id, session_id, instrument, product, query_type, encode_params(converted),
+                job_id, session_id, instrument, product, query_type, _params.encode(converted),
                 key=self._submitter.key(instrument, product, query_type, converted))
         job.update()
         return job

@@ -344,9 +344,14 @@ class DispatcherClient:
         if token:
             TokenManager.check_transport(url)
             params["token"] = token
+        # File parameters (astroquery_mmoda.uploads.Upload) go as multipart parts, by POST.
+        files = {name: params.pop(name).multipart for name in
+                 [name for name, value in params.items() if hasattr(value, "multipart")]}
+        if files:
+            method = "POST"
         if method is None:
             method = "POST" if len(json.dumps(params)) > int(conf.post_threshold) else "GET"
-        send = {"data": params} if method == "POST" else {"params": params}
+        send = {"data": params, "files": files or None} if method == "POST" else {"params": params}
         log.debug(f"MMODA {method} {path} ({', '.join(sorted(k for k in params if k != 'token'))})")
         timeout = timeout or float(conf.timeout)
         try:

@@ -12,9 +12,11 @@ import re
 from astropy import units as u
 
 from .exceptions import InvalidQueryError
+from .uploads import as_upload, split_uploads
 
 __all__ = ["CONTROL_ARGS", "QUERY_TYPES", "RESERVED_ARGS", "angle_deg", "check_name",
-           "check_params", "check_request", "check_restrictions", "convert_unchecked",
+           "check_params", "check_request", "check_restrictions", "convert_unchecked", "encode",
+           "needs_units",
            "energy_range", "parameters_table", "payload", "product_parameters",
            "science_windows", "sky_position", "split_request", "suggest", "time_bin", "time_range",
            "wire_value"]
@@ -23,12 +25,15 @@ __all__ = ["CONTROL_ARGS", "QUERY_TYPES", "RESERVED_ARGS", "angle_deg", "check_n
 CONTROL_ARGS = frozenset({
     "catalog_selected_objects", "allow_unknown_args", "return_progress", "dry_run",
     "run_asynch", "T_format", "time_bin_format", "use_scws", "user_catalog_file",
+    "user_scw_list_file",
 })
 #: Keys that the client sets itself: a user passing them is a mistake.
 RESERVED_ARGS = frozenset({
     "instrument", "product_type", "query_status", "session_id", "job_id", "api", "token",
     "off_line", "oda_api_version", "async_dispatcher",
 })
+#: Parameters whose None means "not given": the dispatcher refuses their explicit-empty marker.
+NOT_SENT_WHEN_NONE = frozenset({"selected_catalog"})
 #: The query types the dispatcher runs.
 QUERY_TYPES = ("Real", "Dummy")
 # Units of the dispatcher's parameter descriptions that astropy spells differently.
@@ -142,7 +147,8 @@ def wire_value(name, value, unit):
     value : object
         A `~astropy.time.Time` becomes ISO UTC text, a `~astropy.units.Quantity`
         a float in ``unit``, a catalog `~astropy.table.Table` the dispatcher's
-        catalog dict; other values are returned as they are.
+        catalog dict, a path or binary file object an
+        `~astroquery_mmoda.uploads.Upload`; other values are returned as they are.
     unit : str or None
         The parameter's unit as the dispatcher spells it (None: unknown).
 
@@ -153,6 +159,7 @@ def wire_value(name, value, unit):
     from astropy.table import Table
     from astropy.time import Time
 
+    value = as_upload(name, value)
     if isinstance(value, Time):
         if not value.isscalar:
             raise InvalidQueryError(f"{name} must be a single time")
@@ -210,7 +217,7 @@ def check_params(instrument, product, params, specs):
     declared = {p["name"]: p for p in specs}
     allowed = set(declared) | CONTROL_ARGS
     converted = {}
-    for name, value in params.items():
+    for name, value in _without_unsent(params).items():
         if name not in allowed:
             hint = suggest(name, allowed - {"token"})
             raise InvalidQueryError(
@@ -226,7 +233,28 @@ def check_params(instrument, product, params, specs):
 def convert_unchecked(params, meta=None):
     """Convert parameters without validation; units are known only from ``meta`` (if cached)."""
     units = {p["name"]: p["unit"] for p in meta[1]} if meta else {}
-    return {name: wire_value(name, value, units.get(name)) for name, value in params.items()}
+    return {name: wire_value(name, value, units.get(name))
+            for name, value in _without_unsent(params).items()}
+
+
+def needs_units(params):
+    """Whether a value of ``params`` is a `~astropy.units.Quantity` (its conversion needs the description)."""
+    return any(isinstance(value, u.Quantity) for value in params.values())
+
+
+def _without_unsent(params):
+    return {name: value for name, value in params.items()
+            if not (value is None and name in NOT_SENT_WHEN_NONE)}
+
+
+def encode(converted):
+    """The wire form of converted parameters: encoded for the dispatcher, uploads kept as they are."""
+    from .dispatcher import encode_params
+
+    others, uploads = split_uploads(converted)
+    wire = encode_params(others)
+    wire.update(uploads)
+    return wire
 
 
 def payload(instrument, product, query_type, wire):

@@ -11,6 +11,7 @@ from astroquery import log
 
 from .exceptions import InvalidQueryError
 from .jobs import Job
+from .uploads import Upload
 
 __all__ = ["Submitter"]
 
@@ -142,6 +143,8 @@ class Submitter:
                      "resuming it")
 
         def record(job):
+            if any(isinstance(value, Upload) for value in wire.values()):
+                return  # an uploaded file cannot be resumed from the journal's text
             if not job.finished:
                 if job._token and self._on_journaled is not None:
                     self._on_journaled()

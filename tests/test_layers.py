@@ -12,7 +12,7 @@ LAYERS = {
     1: {"tokens", "metadata", "products"},
     2: {"token_sources", "auth", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},
-    4: {"params", "submission", "integral", "integral_results", "campaigns"},
+    4: {"params", "uploads", "submission", "integral", "integral_results", "campaigns"},
     5: {"core", "integral_methods"},
     6: {"cli", "plots", "tutorial"},
 }
