@@ -21,6 +21,7 @@ from astroquery import log
 
 from . import conf
 from .auth import TokenManager
+from .callers import user_stacklevel
 from .exceptions import _shorten
 from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
                          MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
@@ -494,4 +495,4 @@ def warn_comment(envelope):
     """Emit the dispatcher's comment (e.g. unused arguments) as one warning."""
     if envelope.comment:
         warnings.warn(f"MMODA: {_shorten(redact(envelope.comment), 2000)}", MmodaWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())

@@ -4,6 +4,7 @@ Shapes the decoded products of an INTEGRAL job (a
 `~astroquery_mmoda.products.ProductSet`) for the ``Mmoda`` INTEGRAL methods.
 No HTTP here.
 """
+import numbers
 import re
 import warnings
 from collections.abc import Mapping
@@ -15,7 +16,8 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.time import Time, TimeDelta
 
-from .exceptions import ProtocolError
+from .callers import user_stacklevel
+from .exceptions import InvalidQueryError, ProtocolError
 from .writing import write_files
 
 __all__ = ["LightCurveSet", "Spectrum", "SpectrumSet", "catalog_result", "group_spectra",
@@ -43,7 +45,7 @@ def catalog_result(products, *, meta):
         from astroquery.exceptions import NoResultsWarning
 
         warnings.warn(f"MMODA returned no source catalog for this {meta['instrument']} image",
-                      NoResultsWarning)
+                      NoResultsWarning, stacklevel=user_stacklevel())
         return Table(meta=meta)
     return shape_catalog(products[catalogs[0]], meta=meta)
 
@@ -76,6 +78,12 @@ def select_sources(catalog, *, min_significance=8.0, include_new=False):
     >>> select_sources(catalog)["src_names"].tolist()
     ['Crab']
     """
+    if isinstance(min_significance, bool) or not isinstance(min_significance, numbers.Real) \
+            or not np.isfinite(min_significance):
+        raise InvalidQueryError(f"min_significance must be a number of sigma, not {min_significance!r}")
+    if not hasattr(catalog, "colnames") or "significance" not in catalog.colnames:
+        raise InvalidQueryError("select_sources takes a catalog Table with a 'significance' column, "
+                                "as returned by Mmoda.query_region")
     keep = np.asarray(catalog["significance"], dtype=float) >= min_significance
     if not include_new:
         keep &= np.array(["NEW" not in str(name) for name in catalog["src_names"]], dtype=bool)

@@ -64,3 +64,14 @@ def test_long_source_names_are_capped(tmp_path):
     assert len(paths["spectrum"].name) <= 68
     with fits.open(paths["spectrum"]) as hdul:
         assert hdul[1].header["RESPFILE"] == paths["rmf"].name
+
+
+def test_select_sources_refuses_a_bad_threshold():
+    from astropy.table import Table
+
+    from astroquery_mmoda.exceptions import InvalidQueryError
+    from astroquery_mmoda.integral_results import select_sources
+
+    catalog = Table({"src_names": ["Crab"], "significance": [80.0]})
+    with pytest.raises(InvalidQueryError, match="min_significance must be a number of sigma, not '8'"):
+        select_sources(catalog, min_significance="8")

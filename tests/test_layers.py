@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "astroquery_mmoda"
 
 # Lowest first: keep in step with the picture in docs/design.rst.
 LAYERS = {
-    0: {"version", "exceptions", "redaction", "writing"},
+    0: {"version", "exceptions", "redaction", "writing", "callers"},
     1: {"tokens", "metadata", "products"},
     2: {"token_sources", "auth", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},
