@@ -24,6 +24,7 @@ from astroquery import log
 
 from . import conf
 from .auth import TokenManager, check_server_url
+from .callers import user_stacklevel
 from .exceptions import _shorten
 from .exceptions import (DispatcherUnavailable, InvalidQueryError, JobFailedError, LoginError,
                          MmodaServiceError, NoDataError, ProtocolError, TokenExpiredError)
@@ -430,6 +431,11 @@ class DispatcherClient:
             TokenManager.check_transport(url)
             params["token"] = token
             allow_redirects = False  # same-origin redirects are followed below
+        # File parameters (astroquery_mmoda.uploads.Upload) go as multipart parts, by POST.
+        files = {name: params.pop(name).multipart for name in
+                 [name for name, value in params.items() if hasattr(value, "multipart")]}
+        if files:
+            method = "POST"
         if method is None:
             method = "POST" if len(json.dumps(params)) > int(conf.post_threshold) else "GET"
         log.debug(f"MMODA {method} {path} ({', '.join(sorted(k for k in params if k != 'token'))})")
@@ -437,7 +443,7 @@ class DispatcherClient:
         deadline = time.monotonic() + timeout
         try:
             for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
-                outcome = self._send(method, url, params, allow_redirects, timeout, deadline)
+                outcome = self._send(method, url, params, files, allow_redirects, timeout, deadline)
                 if isinstance(outcome, BaseException):
                     return outcome
                 target = _same_origin_redirect(url, outcome) if token else None
@@ -451,8 +457,8 @@ class DispatcherClient:
             self._raise_for_status(outcome, path)
         return outcome
 
-    def _send(self, method, url, params, allow_redirects, timeout, deadline):
-        send = {"data": params} if method == "POST" else {"params": params}
+    def _send(self, method, url, params, files, allow_redirects, timeout, deadline):
+        send = {"data": params, "files": files or None} if method == "POST" else {"params": params}
         failure = None
         try:
             # The astroquery session (its hooks, user agent and retrying adapter)
@@ -726,4 +732,4 @@ def warn_comment(envelope):
     """Emit the dispatcher's comment (e.g. unused arguments) as one warning."""
     if envelope.comment:
         warnings.warn(f"MMODA: {_shorten(redact(envelope.comment), 2000)}", MmodaWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())

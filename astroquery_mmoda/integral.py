@@ -138,6 +138,11 @@ scw_list, catalog, time_bin, detection_threshold
     if scw_list is not None:
         params["scw_list"] = _params.science_windows(scw_list)
     if catalog is not None:
+        if not hasattr(catalog, "colnames"):
+            raise InvalidQueryError(
+                "catalog must be a Table as returned by Mmoda.query_region (maybe filtered, e.g. "
+                f"with select_sources), not {type(catalog).__name__}")
+        _params.check_catalog(catalog, instrument)
         params["selected_catalog"] = catalog
     if time_bin is not None:
         params["time_bin"] = _params.time_bin(time_bin, info)

@@ -4,6 +4,7 @@ Shapes the decoded products of an INTEGRAL job (a
 `~astroquery_mmoda.products.ProductSet`) for the ``Mmoda`` INTEGRAL methods.
 No HTTP here.
 """
+import numbers
 import re
 import warnings
 from collections.abc import Mapping
@@ -15,7 +16,9 @@ from astropy import units as u
 from astropy.io import fits
 from astropy.time import Time, TimeDelta
 
-from .exceptions import ProtocolError
+from .callers import user_stacklevel
+from .exceptions import InvalidQueryError, ProtocolError
+from .writing import write_files
 
 __all__ = ["LightCurveSet", "Spectrum", "SpectrumSet", "catalog_result", "group_spectra",
            "images_result", "lightcurve_result", "lightcurve_to_timeseries", "select_sources",
@@ -42,7 +45,7 @@ def catalog_result(products, *, meta):
         from astroquery.exceptions import NoResultsWarning
 
         warnings.warn(f"MMODA returned no source catalog for this {meta['instrument']} image",
-                      NoResultsWarning)
+                      NoResultsWarning, stacklevel=user_stacklevel())
         return Table(meta=meta)
     return shape_catalog(products[catalogs[0]], meta=meta)
 
@@ -75,6 +78,12 @@ def select_sources(catalog, *, min_significance=8.0, include_new=False):
     >>> select_sources(catalog)["src_names"].tolist()
     ['Crab']
     """
+    if isinstance(min_significance, bool) or not isinstance(min_significance, numbers.Real) \
+            or not np.isfinite(min_significance):
+        raise InvalidQueryError(f"min_significance must be a number of sigma, not {min_significance!r}")
+    if not hasattr(catalog, "colnames") or "significance" not in catalog.colnames:
+        raise InvalidQueryError("select_sources takes a catalog Table with a 'significance' column, "
+                                "as returned by Mmoda.query_region")
     keep = np.asarray(catalog["significance"], dtype=float) >= min_significance
     if not include_new:
         keep &= np.array(["NEW" not in str(name) for name in catalog["src_names"]], dtype=bool)
@@ -241,9 +250,24 @@ class LightCurveSet(_NamedResults):
         return "\n".join(lines)
 
 
+#: Longest base of a spectrum's file names (FITS keeps file names of 68 characters in one card).
+MAX_NAME_LENGTH = 48
+_SPECTRUM_PARTS = ("spectrum", "arf", "rmf")
+
+
 def _safe_file_name(text):
     name = re.sub(r"[^A-Za-z0-9+._-]+", "_", text.strip()).strip("._")
-    return name or "source"
+    return name[:MAX_NAME_LENGTH].rstrip("._") or "source"
+
+
+def _unique_base(base, taken):
+    """``base``, or ``base_2``, ``base_3``... when a name of ``taken`` (lower case) has it already."""
+    candidate, number = base, 1
+    while candidate.lower() in taken:
+        number += 1
+        candidate = f"{base}_{number}"
+    taken.add(candidate.lower())
+    return candidate
 
 
 @dataclass
@@ -275,12 +299,19 @@ class Spectrum:
     def write(self, directory=".", *, overwrite=False, prefix=""):
         """Write the three files, with ``RESPFILE``/``ANCRFILE`` pointing at each other.
 
+        File names are ``prefix`` plus the source name reduced to letters,
+        digits and ``+._-`` (at most `MAX_NAME_LENGTH` characters), then
+        ``_spectrum.fits``, ``_arf.fits`` and ``_rmf.fits``.  The three files
+        are written all or nothing with the package's safe writer
+        (`astroquery_mmoda.writing`).
+
         Parameters
         ----------
         directory : path-like
             Created if needed.
         overwrite : bool
-            Replace existing files.
+            Replace existing files.  If False (default) and any of the three
+            exists, nothing is written.
         prefix : str
             Put before each file name.
 
@@ -288,24 +319,37 @@ class Spectrum:
         -------
         dict
             ``{"spectrum": path, "arf": path, "rmf": path}``.
+
+        Raises
+        ------
+        FileExistsError
+            When ``overwrite`` is False and a file exists already.
+        astroquery_mmoda.writing.UnsafeTargetError
+            When a target is a symbolic link or not a regular file.
         """
         directory = Path(directory)
+        plan = self._file_plan(directory, _safe_file_name(prefix + self.src_name))
         directory.mkdir(parents=True, exist_ok=True)
-        base = prefix + _safe_file_name(self.src_name)
-        names = {kind: f"{base}_{kind}.fits" for kind in ("spectrum", "arf", "rmf")}
+        write_files(plan.values(), overwrite=overwrite)
+        return {kind: path for kind, (path, _) in plan.items()}
+
+    def _file_plan(self, directory, base):
+        """``{part: (path, content)}`` of the three files named from ``base``."""
+        names = {kind: f"{base}_{kind}.fits" for kind in _SPECTRUM_PARTS}
         spectrum = fits.HDUList([hdu.copy() for hdu in self.spectrum])
         for hdu in spectrum[1:]:
             if hdu.header.get("HDUCLAS1") == "SPECTRUM" or hdu is spectrum[1]:
-                hdu.header["RESPFILE"] = (names["rmf"], "redistribution matrix")
-                hdu.header["ANCRFILE"] = (names["arf"], "ancillary response")
+                _set_card(hdu.header, "RESPFILE", names["rmf"], "redistribution matrix")
+                _set_card(hdu.header, "ANCRFILE", names["arf"], "ancillary response")
                 hdu.header.setdefault("BACKFILE", "NONE")
                 hdu.header.setdefault("CORRFILE", "NONE")
-        paths = {}
-        for kind, hdul in (("spectrum", spectrum), ("arf", self.arf), ("rmf", self.rmf)):
-            path = directory / names[kind]
-            hdul.writeto(path, overwrite=overwrite)
-            paths[kind] = path
-        return paths
+        return {kind: (directory / names[kind], hdul.writeto)
+                for kind, hdul in zip(_SPECTRUM_PARTS, (spectrum, self.arf, self.rmf))}
+
+
+def _set_card(header, keyword, value, comment):
+    # A comment that does not fit the 80-character card is left out (astropy would warn).
+    header[keyword] = (value, comment) if len(value) + len(comment) <= 64 else value
 
 
 class SpectrumSet(_NamedResults):
@@ -319,10 +363,42 @@ class SpectrumSet(_NamedResults):
     (<SpectrumSet: 1 source (isgri): 'Crab'>, <Spectrum 'Crab': spectrum, arf, rmf>)
     """
 
-    def write(self, directory=".", *, overwrite=False):
-        """Write every source's spectrum, ARF and RMF; returns ``{name: paths}``."""
-        return {name: spectrum.write(directory, overwrite=overwrite)
-                for name, spectrum in self.items()}
+    def write(self, directory=".", *, overwrite=False, prefix=""):
+        """Write every source's spectrum, ARF and RMF, all or nothing.
+
+        Names as for `Spectrum.write`; sources whose names give the same file
+        names (``4U 1700-377``, ``4U_1700-377``, ``4U/1700-377``) get ``_2``,
+        ``_3``, ... in the set's order, as `~astroquery_mmoda.products.ProductSet.write`
+        does.  Every target is checked before anything is written.
+
+        Parameters
+        ----------
+        directory : path-like
+            Created if needed.
+        overwrite : bool
+            Replace existing files.  If False (default) and any target
+            exists, nothing is written.
+        prefix : str
+            Put before each file name.
+
+        Returns
+        -------
+        dict
+            ``{source name: {"spectrum": path, "arf": path, "rmf": path}}``.
+
+        Raises
+        ------
+        FileExistsError, astroquery_mmoda.writing.UnsafeTargetError
+            As for `Spectrum.write`; then no file is written.
+        """
+        directory = Path(directory)
+        plans, taken = {}, set()
+        for name, spectrum in self.items():
+            base = _unique_base(_safe_file_name(prefix + name), taken)
+            plans[name] = spectrum._file_plan(directory, base)
+        directory.mkdir(parents=True, exist_ok=True)
+        write_files([item for plan in plans.values() for item in plan.values()], overwrite=overwrite)
+        return {name: {kind: path for kind, (path, _) in plan.items()} for name, plan in plans.items()}
 
     def __repr__(self):
         return (f"<SpectrumSet: {len(self)} source{'s' if len(self) != 1 else ''}"

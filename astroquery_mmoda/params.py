@@ -12,9 +12,11 @@ import re
 from astropy import units as u
 
 from .exceptions import InvalidQueryError
+from .uploads import as_upload, split_uploads
 
 __all__ = ["CONTROL_ARGS", "QUERY_TYPES", "RESERVED_ARGS", "angle_deg", "check_name",
-           "check_params", "check_request", "check_restrictions", "convert_unchecked",
+           "check_params", "check_request", "check_restrictions", "convert_unchecked", "encode",
+           "needs_units", "agree_times", "check_catalog",
            "energy_range", "parameters_table", "payload", "product_parameters",
            "science_windows", "sky_position", "split_request", "suggest", "time_bin", "time_range",
            "wire_value"]
@@ -23,12 +25,15 @@ __all__ = ["CONTROL_ARGS", "QUERY_TYPES", "RESERVED_ARGS", "angle_deg", "check_n
 CONTROL_ARGS = frozenset({
     "catalog_selected_objects", "allow_unknown_args", "return_progress", "dry_run",
     "run_asynch", "T_format", "time_bin_format", "use_scws", "user_catalog_file",
+    "user_scw_list_file",
 })
 #: Keys that the client sets itself: a user passing them is a mistake.
 RESERVED_ARGS = frozenset({
     "instrument", "product_type", "query_status", "session_id", "job_id", "api", "token",
     "off_line", "oda_api_version", "async_dispatcher",
 })
+#: Parameters whose None means "not given": the dispatcher refuses their explicit-empty marker.
+NOT_SENT_WHEN_NONE = frozenset({"selected_catalog"})
 #: The query types the dispatcher runs.
 QUERY_TYPES = ("Real", "Dummy")
 # Units of the dispatcher's parameter descriptions that astropy spells differently.
@@ -142,7 +147,8 @@ def wire_value(name, value, unit):
     value : object
         A `~astropy.time.Time` becomes ISO UTC text, a `~astropy.units.Quantity`
         a float in ``unit``, a catalog `~astropy.table.Table` the dispatcher's
-        catalog dict; other values are returned as they are.
+        catalog dict, a path or binary file object an
+        `~astroquery_mmoda.uploads.Upload`; other values are returned as they are.
     unit : str or None
         The parameter's unit as the dispatcher spells it (None: unknown).
 
@@ -153,6 +159,7 @@ def wire_value(name, value, unit):
     from astropy.table import Table
     from astropy.time import Time
 
+    value = as_upload(name, value)
     if isinstance(value, Time):
         if not value.isscalar:
             raise InvalidQueryError(f"{name} must be a single time")
@@ -172,9 +179,52 @@ def wire_value(name, value, unit):
     if isinstance(value, Table):
         if name != "selected_catalog":
             raise InvalidQueryError(f"{name} cannot be a Table")
+        check_catalog(value)
         from .products import catalog_to_selected_catalog
         return catalog_to_selected_catalog(value)
-    return value
+    if name == "selected_catalog" and not isinstance(value, (str, dict)) and value is not None:
+        raise InvalidQueryError(
+            f"selected_catalog must be a catalog Table (as returned by Mmoda.query_region, maybe "
+            f"filtered), not {type(value).__name__}: {_short(value)}")
+    return _coordinate(name, value)
+
+
+def _coordinate(name, value):
+    """``RA``/``DEC`` of a `~astropy.coordinates.SkyCoord` in ICRS degrees; other SkyCoords refused."""
+    from astropy.coordinates import SkyCoord
+
+    if not isinstance(value, SkyCoord):
+        return value
+    if name in ("RA", "DEC") and value.isscalar:
+        icrs = value.icrs
+        return round(float(icrs.ra.deg if name == "RA" else icrs.dec.deg), 8)
+    raise InvalidQueryError(f"{name} cannot be a SkyCoord{'' if value.isscalar else ' array'}; give "
+                            "RA=position.icrs.ra.deg, DEC=position.icrs.dec.deg (or use the "
+                            "INTEGRAL methods, which take a SkyCoord)")
+
+
+def check_catalog(table, instrument=None):
+    """Refuse a catalog that would not select what the user means.
+
+    An empty catalog would mean "all sources" to the dispatcher; a catalog whose
+    ``meta['instrument']`` is another instrument gives an empty result.
+
+    Raises
+    ------
+    astroquery.exceptions.InvalidQueryError
+    """
+    if len(table) == 0:
+        raise InvalidQueryError("the catalog has no rows (the dispatcher would take every source): "
+                                "loosen the filter, or leave catalog out")
+    made_by = table.meta.get("instrument") if table.meta else None
+    if instrument and isinstance(made_by, str) and made_by and made_by.lower() != instrument.lower():
+        raise InvalidQueryError(f"the catalog comes from a {made_by} image; {instrument} finds no "
+                                f"source of it: give a catalog of an {instrument} image")
+
+
+def _short(value, limit=60):
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_restrictions(name, value, spec):
@@ -210,7 +260,10 @@ def check_params(instrument, product, params, specs):
     declared = {p["name"]: p for p in specs}
     allowed = set(declared) | CONTROL_ARGS
     converted = {}
-    for name, value in params.items():
+    catalog = params.get("selected_catalog")
+    if catalog is not None and hasattr(catalog, "colnames"):
+        check_catalog(catalog, instrument)
+    for name, value in agree_times(_without_unsent(params)).items():
         if name not in allowed:
             hint = suggest(name, allowed - {"token"})
             raise InvalidQueryError(
@@ -226,7 +279,82 @@ def check_params(instrument, product, params, specs):
 def convert_unchecked(params, meta=None):
     """Convert parameters without validation; units are known only from ``meta`` (if cached)."""
     units = {p["name"]: p["unit"] for p in meta[1]} if meta else {}
-    return {name: wire_value(name, value, units.get(name)) for name, value in params.items()}
+    return {name: wire_value(name, value, units.get(name))
+            for name, value in agree_times(_without_unsent(params)).items()}
+
+
+#: The time parameters whose format ``T_format`` gives.
+TIME_PARAMETERS = ("T1", "T2")
+_TIME_FORMATS = ("isot", "mjd")
+
+
+def agree_times(params):
+    """``T1``/``T2`` in the format ``T_format`` says (``'isot'`` by default).
+
+    `~astropy.time.Time` values become ISO UTC text, or UTC MJD numbers with
+    ``T_format='mjd'`` (an oda_api habit); MJD numbers without ``T_format='mjd'``
+    are refused with how to give them.
+
+    Examples
+    --------
+    >>> from astropy.time import Time
+    >>> agree_times({"T1": Time("2003-03-15T00:00:00"), "T_format": "mjd"})
+    {'T1': 52713.0, 'T_format': 'mjd'}
+    """
+    from astropy.time import Time
+
+    time_format = params.get("T_format", "isot")
+    if time_format not in _TIME_FORMATS:
+        raise InvalidQueryError(f"T_format must be one of {_TIME_FORMATS}, not {time_format!r}")
+    agreed = dict(params)
+    for name in TIME_PARAMETERS:
+        value = params.get(name)
+        if isinstance(value, Time) and value.isscalar:
+            agreed[name] = float(value.utc.mjd) if time_format == "mjd" else value.utc.isot
+        elif time_format == "mjd" and isinstance(value, str) and _number(value) is None:
+            try:
+                agreed[name] = float(Time(value, scale="utc").mjd)
+            except ValueError:
+                raise InvalidQueryError(f"{name}={value!r} is not a time") from None
+        elif time_format == "isot" and _number(value) is not None:
+            raise InvalidQueryError(
+                f"{name}={value!r} looks like an MJD: give {name}=Time({_number(value)!r}, "
+                "format='mjd'), or add T_format='mjd'")
+    return agreed
+
+
+def _number(value):
+    """``value`` as a float when it is a number or a number's text, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def needs_units(params):
+    """Whether a value of ``params`` is a `~astropy.units.Quantity` (its conversion needs the description)."""
+    return any(isinstance(value, u.Quantity) for value in params.values())
+
+
+def _without_unsent(params):
+    return {name: value for name, value in params.items()
+            if not (value is None and name in NOT_SENT_WHEN_NONE)}
+
+
+def encode(converted):
+    """The wire form of converted parameters: encoded for the dispatcher, uploads kept as they are."""
+    from .dispatcher import encode_params
+
+    others, uploads = split_uploads(converted)
+    wire = encode_params(others)
+    wire.update(uploads)
+    return wire
 
 
 def payload(instrument, product, query_type, wire):
@@ -268,6 +396,9 @@ def time_range(start_time, end_time):
 
     times = []
     for name, value in (("start_time", start_time), ("end_time", end_time)):
+        if _number(value) is not None:
+            raise InvalidQueryError(f"{name}={value!r} looks like an MJD: give "
+                                    f"{name}=Time({_number(value)!r}, format='mjd')")
         try:
             time = value if isinstance(value, Time) else Time(value)
         except (ValueError, TypeError):

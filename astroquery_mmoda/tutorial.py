@@ -14,12 +14,16 @@ filtered to significant, known sources → ISGRI spectra → ISGRI light curves.
 """
 import argparse
 import contextlib
+import functools
+import io
 import sys
 from pathlib import Path
 
 from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
+
+from .writing import write_file
 
 #: The tutorial's field and time: 4U 1700-377 and OAO 1657-415, March 2003.
 PUBLIC_QUERY = dict(coordinates=SkyCoord(257.815417, -41.593417, unit="deg"),
@@ -76,11 +80,15 @@ def run(client, query, output, *, query_type="Real", say=print):
     output.mkdir(parents=True, exist_ok=True)
     written = []
 
+    def save(name, content):
+        written.append(write_file(output / name, content, overwrite=True))
+
     def save_plot(ax, name):
-        path = output / name
-        ax.figure.savefig(path, dpi=110, bbox_inches="tight")
+        save(name, functools.partial(ax.figure.savefig, format="png", dpi=110, bbox_inches="tight"))
         plt.close(ax.figure)
-        written.append(path)
+
+    def save_series(series, name):
+        save(name, functools.partial(_write_ecsv, series))
 
     position, start, end = query["coordinates"], query["start_time"], query["end_time"]
 
@@ -88,9 +96,7 @@ def run(client, query, output, *, query_type="Real", say=print):
     acs = client.get_lightcurve(position, start_time=start, end_time=start + 5 * u.min,
                                 instrument="spi_acs", time_bin=1 * u.s)
     for name, series in acs.items():
-        path = output / "spi_acs_lightcurve.ecsv"
-        series.write(path, overwrite=True)
-        written.append(path)
+        save_series(series, "spi_acs_lightcurve.ecsv")
         save_plot(plot_lightcurve(series), "spi_acs_lightcurve.png")
         say(f"   {len(series)} bins from {series.time[0].utc.isot} UTC")
 
@@ -99,8 +105,7 @@ def run(client, query, output, *, query_type="Real", say=print):
     catalog = client.query_region(position, 8 * u.deg, max_pointings=10, **options)
     catalog.pprint(max_lines=-1, max_width=-1)
     (mosaic,) = client.get_images(position, 8 * u.deg, max_pointings=10, **options)
-    mosaic.writeto(output / "isgri_mosaic.fits", overwrite=True)
-    written.append(output / "isgri_mosaic.fits")
+    save("isgri_mosaic.fits", mosaic.writeto)
     save_plot(plot_image(mosaic, catalog=catalog), "isgri_mosaic.png")
 
     say("3. Sources with significance >= 8, without new ones")
@@ -119,12 +124,17 @@ def run(client, query, output, *, query_type="Real", say=print):
     curves = client.get_lightcurve(position, catalog=chosen, time_bin=1000 * u.s, **options)
     for name, series in curves.items():
         stem = "".join(c if c.isalnum() or c in "+-" else "_" for c in name)
-        path = output / f"isgri_lightcurve_{stem}.ecsv"
-        series.write(path, overwrite=True)
-        written.append(path)
+        save_series(series, f"isgri_lightcurve_{stem}.ecsv")
         save_plot(plot_lightcurve(series), f"isgri_lightcurve_{stem}.png")
     say(f"   {len(curves)} light curve(s): {', '.join(curves)}")
     return written
+
+
+def _write_ecsv(table, stream):
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    table.write(text, format="ascii.ecsv")
+    text.flush()
+    text.detach()  # the safe writer closes the binary stream
 
 
 def main(argv=None):

@@ -229,6 +229,24 @@ def test_get_writes_the_fits_product(cli):
 
 
 @pytest.mark.integration
+def test_get_refuses_a_planted_symbolic_link(cli):
+    done = cli("get", "empty", "numerical", "p=6", "--dummy", "-o", "first")
+    assert done.returncode == 0, done.stderr
+    names = [os.path.basename(path) for path in done.stdout.splitlines()]
+    planted = cli.cwd / "planted"
+    planted.mkdir()
+    victim = cli.cwd / "victim"
+    victim.write_text("precious")
+    (planted / names[0]).symlink_to(victim)
+    again = cli("get", "empty", "numerical", "p=6", "--dummy", "-o", "planted", "--overwrite")
+    assert again.returncode == 1
+    line = error_line(again)
+    assert line.startswith("mmoda: error: nothing written: refused to write through the symbolic link")
+    assert "--output" in line
+    assert victim.read_text() == "precious" and os.listdir(planted) == [names[0]]
+
+
+@pytest.mark.integration
 def test_get_with_a_bad_parameter_name(cli):
     done = cli("get", "empty", "numerical", "pp=5", "--dummy")
     assert done.returncode == 2
@@ -412,3 +430,42 @@ def test_login_from_file_and_keyring(cli, tmp_path):
     done = cli("login", "--token-file", str(tmp_path / "missing"), env=no_env)
     assert done.returncode == 3
     assert "cannot read the token file" in error_line(done)
+
+
+@pytest.fixture
+def integral_cli(tmp_path, integral_dispatcher):
+    return Cli(tmp_path, integral_dispatcher.url, integral_dispatcher.mint_token("general"))
+
+
+@pytest.mark.integration
+@pytest.mark.integral
+def test_get_writes_xspec_ready_spectra_of_a_catalog_file(integral_cli):
+    from astropy.table import Table
+
+    from astroquery_mmoda.testing.integral_sky import ISGRI_OBSERVATION
+
+    field = [f"RA={ISGRI_OBSERVATION.ra}", f"DEC={ISGRI_OBSERVATION.dec}",
+             f"T1={ISGRI_OBSERVATION.start}", f"T2={ISGRI_OBSERVATION.end}", "osa_version=OSA11.2"]
+    done = integral_cli("get", "isgri", "isgri_image", *field, "max_pointings=10", "--dummy",
+                        "-o", "image")
+    assert done.returncode == 0, done.stderr
+    (catalog_file,) = [path for path in done.stdout.splitlines() if path.endswith(".ecsv")]
+    catalog = Table.read(integral_cli.cwd / catalog_file)
+    chosen = catalog[catalog["src_names"] == "OAO 1657-415"]
+    chosen.write(integral_cli.cwd / "chosen.ecsv")
+
+    done = integral_cli("get", "isgri", "isgri_spectrum", *field, "--catalog", "chosen.ecsv",
+                        "--dummy", "-o", "spectra")
+    assert done.returncode == 0, done.stderr
+    paths = done.stdout.splitlines()
+    assert "spectra/OAO_1657-415_spectrum.fits" in paths
+    assert len(paths) % 3 == 0 and all(path.endswith(("_spectrum.fits", "_arf.fits", "_rmf.fits"))
+                                       for path in paths)
+    with fits.open(integral_cli.cwd / "spectra/OAO_1657-415_spectrum.fits") as hdul:
+        assert hdul[1].header["RESPFILE"] == "OAO_1657-415_rmf.fits"
+        assert hdul[1].header["ANCRFILE"] == "OAO_1657-415_arf.fits"
+        assert hdul[1].header["NAME"] == "OAO 1657-415"
+
+    missing = integral_cli("get", "isgri", "isgri_spectrum", *field, "--catalog", "nosuch.ecsv")
+    assert missing.returncode == 2
+    assert "the catalog file nosuch.ecsv does not exist" in error_line(missing)

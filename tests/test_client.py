@@ -235,3 +235,65 @@ def test_wait_times_out_and_resumes(user, backend, fast_polls, mmoda_token):
 def test_semi_async_failure(user, fast_polls):
     with pytest.raises(JobFailedError):
         user.get_product("empty-semi-async", "numerical", p=-1, src_name=unique())
+
+
+# -- issue 15: values both servers refuse, fresh sessions, file uploads ----------------------
+
+def test_get_query_payload_with_quantities_in_a_fresh_session(local_dispatcher, tmp_path, monkeypatch):
+    client = MmodaClass(server=local_dispatcher.url)
+    client.cache_location = tmp_path  # no stored description either
+    sent = []
+    original = client._session.request
+    monkeypatch.setattr(client._session, "request",
+                        lambda method, url, *a, **k: sent.append(url) or original(method, url, *a, **k))
+    payload = client.get_product("empty", "echo", ang=2 * u.arcmin, get_query_payload=True)
+    assert payload["ang"] == "120.0"  # in the parameter's arcsec
+    assert sent and not any("run_analysis" in url for url in sent)  # the description only
+
+
+def test_selected_catalog_none_is_not_sent(user):
+    assert user.get_product("empty", "numerical", p=5, selected_catalog=None, query_type="Dummy",
+                            get_query_payload=True) == {
+        "p": "5", "instrument": "empty", "product_type": "numerical", "query_type": "Dummy",
+        "query_status": "new", "api": "True"}
+    # sent, the explicit-empty marker is refused (HTTP 400) by both servers
+    products = user.get_product("empty", "numerical", p=5, selected_catalog=None, query_type="Dummy")
+    assert list(products) == ["numerical"]
+
+
+def _catalog_file(path):
+    from astropy.table import Table
+
+    catalog = Table({"src_names": ["Crab", "Vela X-1"], "ra": [83.63, 135.53], "dec": [22.01, -40.55],
+                     "significance": [80.0, 20.0]})
+    catalog["ra"].unit = catalog["dec"].unit = u.deg
+    catalog.meta.update(FRAME="fk5", LON_NAME="ra", LAT_NAME="dec", COORD_UNIT="deg")
+    catalog.write(path, format="ascii.ecsv")
+    return path
+
+
+@pytest.mark.parametrize("as_file_object", [False, True])
+def test_file_parameters_are_uploaded(user, tmp_path, as_file_object):
+    import json
+
+    path = _catalog_file(tmp_path / "sources.ecsv")
+    value = open(path, "rb") if as_file_object else path
+    try:
+        parsed = user.get_product("empty", "numerical", p=5, query_type="Dummy", src_name=unique(),
+                                  user_catalog_file=value).analysis_parameters
+    finally:
+        if as_file_object:
+            value.close()
+    # the server read the uploaded catalog and made the selected catalog of it
+    selected = json.loads(parsed["selected_catalog"])
+    assert selected["cat_column_list"][selected["cat_column_names"].index("src_names")] == \
+        ["Crab", "Vela X-1"]
+    assert "user_catalog_file" not in parsed
+
+
+def test_uploads_in_payloads_and_cache_keys(user, tmp_path):
+    path = _catalog_file(tmp_path / "sources.ecsv")
+    payload = user.get_product("empty", "echo", user_catalog_file=path, get_query_payload=True)
+    assert str(payload["user_catalog_file"]).startswith("<file sources.ecsv sha256:")
+    with pytest.raises(InvalidQueryError, match="cannot read the file .*nosuch.ecsv"):
+        user.get_product("empty", "echo", user_catalog_file=tmp_path / "nosuch.ecsv")

@@ -210,3 +210,34 @@ def test_science_windows():
         params.science_windows(["066500220010.001", "0665"])
     with pytest.raises(InvalidQueryError, match="like '066500220010.001'$"):
         params.science_windows([])
+
+
+def test_times_agree_with_t_format_and_mjd_numbers_get_a_hint():
+    from astropy.time import Time
+
+    t1 = Time("2003-03-15T23:27:40")
+    assert params.agree_times({"T1": t1, "T_format": "mjd"})["T1"] == pytest.approx(t1.utc.mjd)
+    assert params.agree_times({"T1": "2003-03-15", "T_format": "mjd"})["T1"] == 52713.0
+    with pytest.raises(InvalidQueryError, match=r"looks like an MJD: give T1=Time\(52713.9775"):
+        params.agree_times({"T1": 52713.9775})
+    with pytest.raises(InvalidQueryError, match="looks like an MJD"):
+        params.time_range(52713.9775, 52714.0)
+
+
+def test_skycoord_values_and_catalogs_are_converted_or_refused():
+    from astropy.coordinates import SkyCoord
+    from astropy.table import Table
+
+    crab = SkyCoord(83.63308, 22.0145, unit="deg")
+    assert params.wire_value("RA", crab, "deg") == 83.63308
+    assert params.wire_value("DEC", crab, "deg") == 22.0145
+    with pytest.raises(InvalidQueryError, match="cannot be a SkyCoord"):
+        params.wire_value("src_name", crab, None)
+    with pytest.raises(InvalidQueryError, match="must be a catalog Table"):
+        params.wire_value("selected_catalog", ["4U 1700-377"], None)
+    empty = Table({"src_names": [], "significance": []}, meta={"instrument": "isgri"})
+    with pytest.raises(InvalidQueryError, match="no rows"):
+        params.check_catalog(empty)
+    jemx = Table({"src_names": ["Crab"], "significance": [9.0]}, meta={"instrument": "jemx"})
+    with pytest.raises(InvalidQueryError, match="comes from a jemx image"):
+        params.check_catalog(jemx, "isgri")

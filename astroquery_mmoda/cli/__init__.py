@@ -9,7 +9,7 @@ Synopsis::
     mmoda instruments
     mmoda products INSTRUMENT
     mmoda parameters INSTRUMENT PRODUCT
-    mmoda get INSTRUMENT PRODUCT [key=value ...] [--dummy] [-o DIR] [--overwrite]
+    mmoda get INSTRUMENT PRODUCT [key=value ...] [--catalog FILE] [--dummy] [-o DIR] [--overwrite]
               [--wait | --no-wait] [--timeout S] [--no-cache] [--no-validate]
     mmoda jobs [--all]
     mmoda job JOB_ID [--session-id S] [--wait] [-o DIR] [--overwrite] [--timeout S]
@@ -21,6 +21,11 @@ and works anonymously otherwise.  Tokens are never printed.
 The values of ``key=value`` are read as JSON when they parse as JSON (``5``,
 ``2.5``, ``true``, ``null``, ``[1, 2]``, ``"text"``) and kept as text otherwise
 (``T1=2003-03-15T23:27:40``, ``src_name=Crab``).
+
+INTEGRAL spectra (``isgri_spectrum``, ``jemx_spectrum``) are written ready for
+XSPEC, as `~astroquery_mmoda.integral.SpectrumSet.write` writes them: three files
+a source, ``RESPFILE`` and ``ANCRFILE`` naming the source's own responses.
+Files are written all or nothing; a planted symbolic link is refused.
 
 Exit codes:
 
@@ -105,6 +110,9 @@ def build_parser():
     get.add_argument("product", metavar="PRODUCT")
     get.add_argument("params", metavar="key=value", nargs="*", type=parameter, default=[],
                      help="a parameter of the product (see 'mmoda parameters')")
+    get.add_argument("--catalog", metavar="FILE",
+                     help="the sources to extract: a catalog ECSV file, as written by 'mmoda get' "
+                          "for an image (maybe filtered)")
     get.add_argument("--dummy", action="store_true",
                      help="ask for the canned test products (query type Dummy)")
     _output_options(get)

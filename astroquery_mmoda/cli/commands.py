@@ -112,15 +112,55 @@ def cmd_parameters(session, args):
     return EXIT_OK
 
 
-def _write_products(products, args):
+def _write_products(products, args, job):
+    """Write a job's products (INTEGRAL spectra XSPEC-ready, as `SpectrumSet.write`), all or nothing."""
+    from ..writing import UnsafeTargetError
+
     try:
-        paths = products.write(args.output, overwrite=args.overwrite)
+        paths = _write(products, args, job)
     except FileExistsError as exc:
         raise CommandError(f"{exc}".replace("use overwrite=True", "use --overwrite")) from None
+    except UnsafeTargetError as exc:
+        raise CommandError(f"nothing written: {exc} (remove it, or choose another folder with "
+                           "--output)") from None
     if not paths:
         note(f"MMODA job {products.job_id} is done but returned no products")
     print_lines(str(path) for path in paths)
     return EXIT_OK
+
+
+def _write(products, args, job):
+    spectra = _integral_spectra(products, job.instrument, job.product)
+    if spectra is None:
+        return products.write(args.output, overwrite=args.overwrite)
+    written = spectra.write(args.output, overwrite=args.overwrite)
+    return [path for paths in written.values() for path in paths.values()]
+
+
+def _integral_spectra(products, instrument, product):
+    """The `SpectrumSet` of an INTEGRAL spectrum job whose products are all spectra, else None."""
+    from ..integral import INSTRUMENTS, group_spectra
+
+    info = INSTRUMENTS.get(instrument)
+    if info is None or product != info.products.get("spectrum") or not products:
+        return None
+    spectra = group_spectra(products, meta={"instrument": instrument})
+    if 3 * len(spectra) != len(products):
+        note("the job returned more than spectra and responses: its products are written as they came")
+        return None
+    return spectra
+
+
+def read_catalog(path):
+    """The catalog `~astropy.table.Table` of ``--catalog`` (an ECSV file written by 'mmoda get')."""
+    from astropy.table import Table
+
+    try:
+        return Table.read(path, format="ascii.ecsv")
+    except FileNotFoundError:
+        raise CommandError(f"the catalog file {path} does not exist", EXIT_USAGE) from None
+    except Exception as exc:  # astropy raises many kinds for a file that is not ECSV
+        raise CommandError(f"cannot read the catalog file {path} as ECSV: {exc}", EXIT_USAGE) from None
 
 
 def _print_job(job):
@@ -137,6 +177,11 @@ def _print_job(job):
 def cmd_get(session, args):
     """``mmoda get``: submit a request; unless --no-wait, wait and write its products."""
     params = request_parameters(args.params)
+    if args.catalog is not None:
+        if "selected_catalog" in params:
+            raise CommandError("give the catalog either as --catalog or as selected_catalog=, "
+                               "not both", EXIT_USAGE)
+        params["selected_catalog"] = read_catalog(args.catalog)
     client = session.client()
     job = client.submit(args.instrument, args.product, query_type="Dummy" if args.dummy else "Real",
                         cache=not args.no_cache, validate=not args.no_validate, **params)
@@ -154,7 +199,7 @@ def cmd_get(session, args):
     if not job.finished:
         note(f"MMODA job {job.job_id} is {job.status} (session {job.session_id}); waiting for it. "
              "Interrupting leaves it running.")
-    return _write_products(job.result(args.timeout), args)
+    return _write_products(job.result(args.timeout), args, job)
 
 
 def cmd_jobs(session, args):
@@ -192,12 +237,12 @@ def cmd_job(session, args):
     job = client.get_job(args.job_id, args.session_id)
     session.job = job
     if args.wait:
-        return _write_products(job.result(args.timeout), args)
+        return _write_products(job.result(args.timeout), args, job)
     _print_job(job)
     if job.status == "failed":
         job.result()  # raises the job's error
     if job.finished:
         # A finished job leaves the journal: this is the last chance to get its files by id.
         note(f"the job is done: its products go to {args.output}")
-        return _write_products(job.result(), args)
+        return _write_products(job.result(), args, job)
     return EXIT_OK

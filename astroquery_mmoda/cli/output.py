@@ -53,18 +53,13 @@ def _log():
     return log
 
 
-class _Redact(logging.Filter):
-    def filter(self, record):
-        from ..auth import redact
-
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
-
-
 class _Formatter(logging.Formatter):
     def format(self, record):
-        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+        from ..redaction import redact
+
+        # The filter redacts the message and its text arguments; other arguments
+        # (e.g. an exception) only become text here.
+        return f"{PROG}: {record.levelname.lower()}: {redact(record.getMessage())}"
 
 
 class Output:
@@ -77,8 +72,10 @@ class Output:
         self._warnings = None
 
     def __enter__(self):
+        from ..redaction import RedactingFilter
+
         handler = logging.StreamHandler(sys.stderr)
-        handler.addFilter(_Redact())
+        handler.addFilter(RedactingFilter())
         handler.setFormatter(_Formatter())
         # astroquery's own handler prints INFO to stdout, where the command's output goes.
         for logger, level in ((_log(), self.level), (logging.getLogger("urllib3"), logging.WARNING)):
@@ -101,7 +98,7 @@ class Output:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    from ..auth import redact
+    from ..redaction import redact
 
     print(f"{PROG}: warning: {_one_line(redact(str(message)))}", file=sys.stderr)
 
@@ -150,7 +147,7 @@ def _is_service_error(exc):
 
 def report(message, *, verbosity=0, exc=None):
     """Print an error line to stderr, token-free (with the traceback at ``-vv``)."""
-    from ..auth import redact
+    from ..redaction import redact
 
     if exc is not None and verbosity >= 2:
         import traceback

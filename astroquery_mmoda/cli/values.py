@@ -49,7 +49,7 @@ def parse_value(text):
 
 def parameter(text):
     """``(name, value)`` of a ``key=value`` argument (an `argparse` type)."""
-    from ..auth import redact
+    from ..redaction import redact
 
     name, equals, value = text.partition("=")
     name = name.strip()

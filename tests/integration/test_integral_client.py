@@ -254,3 +254,23 @@ def test_bad_time_bins(mmoda, requests_sent, time_bin, message):
     with pytest.raises(InvalidQueryError, match=message):
         mmoda.get_lightcurve(ISGRI_FIELD, **ISGRI_TIMES, time_bin=time_bin)
     assert requests_sent == []
+
+
+def test_async_forms_return_the_job_and_the_sync_form_reads_its_result(mmoda, requests_sent):
+    from astroquery_mmoda.jobs import Job
+
+    options = dict(**JEMX_TIMES, instrument="jemx", osa_version="OSA11.2", query_type="Dummy")
+    job = mmoda.query_region_async(CRAB, 4 * u.deg, **options, detection_threshold=6.5)
+    assert isinstance(job, Job) and job.product == "jemx_image" and job.job_id
+    products = job.result(timeout=120)
+    assert "catalog" in products
+    sent = len(requests_sent)
+    catalog = mmoda.query_region(CRAB, 4 * u.deg, **options, detection_threshold=6.5)
+    assert list(catalog["src_names"]) == list(products["catalog"]["src_names"])
+    assert len(catalog) == 1 and len(requests_sent) == sent  # from the cache
+    assert mmoda.get_images_async(CRAB, 4 * u.deg, **options, detection_threshold=6.5).finished
+    spectrum_job = mmoda.get_spectrum_async(CRAB, catalog=catalog, **options)
+    assert isinstance(spectrum_job, Job) and spectrum_job.product == "jemx_spectrum"
+    lc_job = mmoda.get_lightcurve_async(CRAB, catalog=catalog, time_bin=20 * u.s, **options)
+    assert lc_job.product == "jemx_lc"
+    assert len(mmoda.get_lightcurve(CRAB, catalog=catalog, time_bin=20 * u.s, **options)) == 1

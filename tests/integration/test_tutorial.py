@@ -38,3 +38,19 @@ def test_public_without_token_says_so(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert tutorial.main(["--public"]) == 3
     assert "no MMODA token" in capsys.readouterr().err
+
+
+def test_tutorial_never_writes_through_a_planted_link(tmp_path, monkeypatch):
+    from astroquery_mmoda.writing import UnsafeTargetError
+
+    monkeypatch.delenv("ODA_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "out" / "spi_acs_lightcurve.ecsv").symlink_to(victim)
+    with pytest.raises(UnsafeTargetError, match="symbolic link"):
+        tutorial.main(["-o", "out", "--local"])
+    assert victim.read_text() == "precious"
