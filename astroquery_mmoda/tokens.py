@@ -28,7 +28,7 @@ _NO_VERIFY = {"verify_signature": False, "verify_exp": False, "verify_nbf": Fals
 
 
 def _clean(value):
-    """The token text without surrounding white space, quotes or ``Bearer `` ('' for nothing usable).
+    r"""The token text without surrounding white space, quotes or ``Bearer `` ('' for nothing usable).
 
     Examples
     --------

@@ -15,7 +15,7 @@ class StubDispatcher:
     def __init__(self, polls=2, failing=()):
         self.polls, self.failing, self.requests = polls, set(failing), []
 
-    def run_analysis(self, params, token=None):
+    def run_analysis(self, params, token=None, timeout=None):
         self.requests.append(params)
         name = params["src_name"]
         asked = sum(p["src_name"] == name for p in self.requests)
@@ -57,7 +57,7 @@ def test_on_finished_sees_jobs_finished_before_wait_and_errors():
     jobs = make_jobs(client, "ab")
     jobs[0].update()
     assert jobs[0].finished
-    jobs[1].update = lambda: (_ for _ in ()).throw(RuntimeError("connection reset"))
+    jobs[1].update = lambda timeout=None: (_ for _ in ()).throw(RuntimeError("connection reset"))
     seen = []
     group = JobGroup(jobs, on_finished=lambda index, job: seen.append(index))
     group.wait(timeout=30)

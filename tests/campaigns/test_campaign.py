@@ -69,7 +69,7 @@ class FakeJob:
     def finished(self):
         return self.status in ("done", "failed")
 
-    def update(self):
+    def update(self, timeout=None):
         with self.server.lock:
             self.server.in_flight += 1
             self.server.most_in_flight = max(self.server.most_in_flight, self.server.in_flight)
@@ -278,7 +278,7 @@ def test_a_timeout_keeps_what_was_folded_and_the_campaign_can_wait_again():
     campaign = lc_campaign(FakeClient(lightcurve_products), max_per_job=50)
     campaign.submit()
     stuck = campaign.group.jobs[0]
-    stuck.update = lambda: stuck.status  # never finishes
+    stuck.update = lambda timeout=None: stuck.status  # never finishes
     with pytest.raises(TimeoutError):
         campaign.wait(timeout=0.5)
     assert campaign.progress() == "ScW 250/300, jobs 5/6 done, 0 failed"
