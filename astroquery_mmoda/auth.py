@@ -222,7 +222,7 @@ class TokenManager:
         Parameters
         ----------
         token : str or path-like, optional
-            A token to use (surrounding quotes and a ``Bearer `` prefix are
+            A token to use (surrounding quotes and a "Bearer" prefix are
             removed), or the path of a file holding one; empty or blank values
             are ignored.
         store_token : bool, optional
