@@ -44,3 +44,22 @@ def pytest_collection_modifyitems(config, items):
 def server_expects(mmoda_server):
     """``server_expects(key)``: what the server under test answers (see server_differences.py)."""
     return lambda key: SERVER_DIFFERENCES.expected(mmoda_server, key)
+
+
+@pytest.fixture
+def backend(local_dispatcher):
+    """The local dispatcher with its dummy back-end reset before and after the test."""
+    local_dispatcher.set_backend_status(None)
+    yield local_dispatcher
+    local_dispatcher.set_backend_status(None)
+
+
+@pytest.fixture
+def cache_on():
+    """astroquery's global cache switch on (threads of earlier tests may have left it off)."""
+    from astroquery import cache_conf
+
+    active = cache_conf.cache_active
+    cache_conf.cache_active = True
+    yield
+    cache_conf.cache_active = active

@@ -185,13 +185,6 @@ def test_failing_job(user):
 
 # -- asynchronous jobs -------------------------------------------------------------------
 
-@pytest.fixture
-def backend(local_dispatcher):
-    local_dispatcher.set_backend_status(None)
-    yield local_dispatcher
-    local_dispatcher.set_backend_status(None)
-
-
 def test_async_job_from_submit_to_products(user, backend, fast_polls, caplog):
     job = user.submit("empty-async", "dummy", src_name=unique())
     assert isinstance(job, Job)

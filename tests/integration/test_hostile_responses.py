@@ -28,6 +28,8 @@ PACKAGE_ERRORS = (MmodaServiceError, InvalidQueryError, LoginError, TimeoutError
 SESSION_ID = "ABCDEFGHIJKLMNOP"
 JOB_ID = "0123456789abcdef"
 
+pytestmark = pytest.mark.usefixtures("cache_on")
+
 
 @pytest.fixture(scope="module")
 def proxy():
@@ -41,17 +43,6 @@ def client(proxy, tmp_path_factory):
     client = MmodaClass(server=proxy.url)
     client.cache_location = tmp_path_factory.mktemp("hostile-cache")
     return client
-
-
-@pytest.fixture(autouse=True)
-def cache_on():
-    """astroquery's global cache switch on (threads of earlier tests may have left it off)."""
-    from astroquery import cache_conf
-
-    active = cache_conf.cache_active
-    cache_conf.cache_active = True
-    yield
-    cache_conf.cache_active = active
 
 
 @pytest.fixture(autouse=True)

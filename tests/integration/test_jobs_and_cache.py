@@ -49,13 +49,6 @@ def fast_polls():
         yield
 
 
-@pytest.fixture
-def backend(local_dispatcher):
-    local_dispatcher.set_backend_status(None)
-    yield local_dispatcher
-    local_dispatcher.set_backend_status(None)
-
-
 def numerical(client, p, **options):
     products = client.get_product("empty", "numerical", query_type="Dummy", p=p, **options)
     (hdul,) = products.values()

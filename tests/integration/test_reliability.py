@@ -55,13 +55,6 @@ def fast():
         yield
 
 
-@pytest.fixture
-def backend(local_dispatcher):
-    local_dispatcher.set_backend_status(None)
-    yield local_dispatcher
-    local_dispatcher.set_backend_status(None)
-
-
 @pytest.fixture(autouse=True)
 def keep_cache_setting():
     """astroquery's global cache switch on, and restored afterwards.

@@ -16,24 +16,13 @@ from astroquery_mmoda.core import MmodaClass
 from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, LoginError,
                                          TokenExpiredError)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("cache_on")]
 
 LOGGERS = ("", "astroquery", "astroquery_mmoda", "urllib3", "urllib3.connectionpool", "requests")
 
 
 def unique(prefix):
     return f"{prefix}-{secrets.token_hex(8)}"
-
-
-@pytest.fixture(autouse=True)
-def cache_on():
-    """astroquery's global cache switch on (threads of earlier tests may have left it off)."""
-    from astroquery import cache_conf
-
-    active = cache_conf.cache_active
-    cache_conf.cache_active = True
-    yield
-    cache_conf.cache_active = active
 
 
 @pytest.fixture
