@@ -15,7 +15,6 @@ filtered to significant, known sources → ISGRI spectra → ISGRI light curves.
 import argparse
 import contextlib
 import functools
-import io
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 from astropy.time import Time
 
-from .writing import write_file
+from .writing import ecsv, write_file
 
 #: The tutorial's field and time: 4U 1700-377 and OAO 1657-415, March 2003.
 PUBLIC_QUERY = dict(coordinates=SkyCoord(257.815417, -41.593417, unit="deg"),
@@ -88,7 +87,7 @@ def run(client, query, output, *, query_type="Real", say=print):
         plt.close(ax.figure)
 
     def save_series(series, name):
-        save(name, functools.partial(_write_ecsv, series))
+        save(name, ecsv(series))
 
     position, start, end = query["coordinates"], query["start_time"], query["end_time"]
 
@@ -128,13 +127,6 @@ def run(client, query, output, *, query_type="Real", say=print):
         save_plot(plot_lightcurve(series), f"isgri_lightcurve_{stem}.png")
     say(f"   {len(curves)} light curve(s): {', '.join(curves)}")
     return written
-
-
-def _write_ecsv(table, stream):
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-    table.write(text, format="ascii.ecsv")
-    text.flush()
-    text.detach()  # the safe writer closes the binary stream
 
 
 def main(argv=None):

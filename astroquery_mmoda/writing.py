@@ -19,12 +19,14 @@ FileExistsError: 1 file(s) exist already, nothing written (use overwrite=True): 
 ['a.bin', 'b.bin']
 >>> import shutil; shutil.rmtree(folder)
 """
+import functools
+import io
 import os
 import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["write_file", "write_files", "UnsafeTargetError"]
+__all__ = ["write_file", "write_files", "ecsv", "UnsafeTargetError"]
 
 _OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
@@ -115,6 +117,24 @@ def write_files(items, *, overwrite=False, mode=None):
         target.forget_backup()
     _sync_folders({target.path.parent for target in targets})
     return [target.path for target in targets]
+
+
+def ecsv(table):
+    """Content for `write_file`: ``table`` as ECSV text in UTF-8.
+
+    Parameters
+    ----------
+    table : `~astropy.table.Table`
+    """
+    return functools.partial(_write_ecsv, table)
+
+
+def _write_ecsv(table, stream):
+    # astropy's ECSV writer wants a text stream; the safe writer hands a binary one.
+    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+    table.write(text, format="ascii.ecsv")
+    text.flush()
+    text.detach()  # the binary stream stays open for the writer
 
 
 def _check_targets(targets, overwrite):

@@ -147,3 +147,14 @@ def test_file_modes(tmp_path):
         assert stat.S_IMODE(plain.stat().st_mode) == 0o600
     finally:
         os.umask(old_umask)
+
+
+def test_ecsv_content_is_utf8_and_reads_back(tmp_path):
+    from astropy.table import Table
+
+    table = Table({"src_names": ["Crab Nebula", "Cygnus X-1 ★"], "flux": [1.5, 2.0]})
+    path = writing.write_file(tmp_path / "t.ecsv", writing.ecsv(table))
+    assert "★" in path.read_text(encoding="utf-8")
+    back = Table.read(path, format="ascii.ecsv")
+    assert list(back["src_names"]) == ["Crab Nebula", "Cygnus X-1 ★"]
+    assert list(back["flux"]) == [1.5, 2.0]

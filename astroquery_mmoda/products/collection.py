@@ -1,6 +1,5 @@
 """`ProductSet`: the decoded products of one answer, their selection and their files."""
 import functools
-import io
 import json
 import os
 import re
@@ -8,7 +7,7 @@ import types
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..writing import write_files
+from ..writing import ecsv, write_files
 from .shown import _redact, _short
 from .tables import _DATA_SUFFIXES
 
@@ -238,17 +237,9 @@ def _file_content(kind, value):
     if kind == "fits":
         return functools.partial(value.writeto, output_verify="silentfix")
     if kind in ("catalog", "table"):
-        return functools.partial(_write_ecsv, value)
+        return ecsv(value)
     if isinstance(value, (bytes, bytearray)):
         return value
     if isinstance(value, str) and kind not in ("gw", "echo", "other"):
         return value.encode("utf-8")
     return json.dumps(value, indent=1, default=str).encode("utf-8")
-
-
-def _write_ecsv(table, stream):
-    # ECSV is UTF-8 text; astropy's writer wants a text stream.
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-    table.write(text, format="ascii.ecsv")
-    text.flush()
-    text.detach()  # the binary stream stays open for the writer
