@@ -72,9 +72,11 @@ class RedactingFilter(logging.Filter):
     """Redact tokens in log records of libraries that print request URLs."""
 
     def filter(self, record):
-        if record.args:
-            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args) \
-                if isinstance(record.args, tuple) else record.args
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
+        # Redact the message as it will be shown: arguments of any type (an
+        # exception, a URL object) become text only when the message is formatted.
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error report
+            return True
+        record.msg, record.args = redact(message), ()
         return True

