@@ -270,10 +270,10 @@ def test_refused_without_token_is_exit_3(cli):
 
 
 @pytest.mark.integration
-def test_failing_job_is_exit_1_with_the_servers_message(cli):
+def test_failing_job_is_exit_1_with_the_servers_message(cli, server_expects):
     done = cli("get", "empty", "failing", "--dummy")
     assert done.returncode == 1
-    assert "failing query" in error_line(done)
+    assert server_expects("failing_job_reason") in error_line(done)
 
 
 @pytest.mark.integration

@@ -177,8 +177,8 @@ def test_out_of_range_is_the_servers_message(user):
         user.get_product("empty", "numerical", query_type="Dummy", p=900)
 
 
-def test_failing_job(user):
-    with pytest.raises(JobFailedError, match="failing query") as error:
+def test_failing_job(user, server_expects):
+    with pytest.raises(JobFailedError, match=server_expects("failing_job_reason")) as error:
         user.get_product("empty", "failing", query_type="Dummy")
     assert error.value.job_id
 

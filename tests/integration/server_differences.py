@@ -39,34 +39,32 @@ EXPECTED = {
     # energy sent as 0.5 in the parameter's unit (MeV) comes back in keV from 1.3.6.
     "echo_of_none": {"1.3.3": "\x00", "current": None},
     "echo_of_energ_0.5_MeV": {"1.3.3": 0.5, "current": 500.0},
+    # The dummy failing product: 1.3.3 says "failing query"; 1.3.6 only names the product
+    # (its debug_message is "InternalError()").
+    "failing_job_reason": {"1.3.3": "failing query", "current": "Instrument: empty, product: failing"},
 }
 
 _DDACLIENT = ("harness: plugin 2.0 calls RemoteDDA with an argument that ddaclient 1.1.13 (the "
               "latest on PyPI) does not take, so isgri/jemx Real mode fails before reaching the "
               "DDA stand-in; Dummy mode works")
-_DEBUG_MESSAGE = ("client (issue 15 item 3): 1.3.6 puts the plugin's error in exit_status."
-                  "debug_message; the client reads only message/error_message, so NoDataError "
-                  "is never raised and the reason is not shown")
 
 _EXPECTATION = ("expectation, not a client bug: the test asserts the 1.3.3 answer; the 1.3.6 "
                 "one is EXPECTED[{!r}]")
 
 XFAIL = {
     "current": {
-        "test_failing_job": _DEBUG_MESSAGE,
-        "test_failing_job_is_exit_1_with_the_servers_message": _DEBUG_MESSAGE,
         "test_instruments_and_products": _EXPECTATION.format("empty_products"),
         "test_instruments_products_parameters": _EXPECTATION.format("empty_products"),
         "test_encoding_rules_seen_by_the_server": _EXPECTATION.format("echo_of_none"),
         "test_astropy_values_are_converted_to_the_parameters_units":
             _EXPECTATION.format("echo_of_energ_0.5_MeV"),
-        "test_spi_acs_before_the_mission_has_no_data": _DEBUG_MESSAGE,
         "test_isgri_multi_source_light_curves": _DDACLIENT,
         "test_isgri_real_mode_fails_with_the_servers_message": _DDACLIENT,
         "test_isgri_real_mode_fails_quickly_with_the_dda_message": _DDACLIENT,
         "test_isgri_real_mode_stays_submitted_for_the_special_scw": _DDACLIENT,
         "test_isgri_real_mode_gives_one_light_curve_per_catalog_source": _DDACLIENT,
         "test_multi_source_envelope_has_the_public_shape": _DDACLIENT,
+        "test_campaign_combines_the_done_job_lists_the_failed_one_and_resumes": _DDACLIENT,
     },
 }
 
