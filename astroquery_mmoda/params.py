@@ -349,7 +349,7 @@ def _without_unsent(params):
 
 def encode(converted):
     """The wire form of converted parameters: encoded for the dispatcher, uploads kept as they are."""
-    from .dispatcher import encode_params
+    from .protocol import encode_params
 
     others, uploads = split_uploads(converted)
     wire = encode_params(others)

@@ -1,7 +1,7 @@
 """A scripted stand-in for the dispatcher, for offline tests of `astroquery_mmoda.jobs`."""
 import types
 
-from astroquery_mmoda.dispatcher import envelope_from_data
+from astroquery_mmoda.protocol import envelope_from_data
 
 SESSION_ID = "ABCDEFGHIJKLMNOP"
 JOB_ID = "0123456789abcdef"

@@ -3,7 +3,7 @@ import pytest
 from astroquery.exceptions import InvalidQueryError
 
 from astroquery_mmoda import conf
-from astroquery_mmoda.dispatcher import envelope_from_data
+from astroquery_mmoda.protocol import envelope_from_data
 from astroquery_mmoda.exceptions import JobFailedError
 from astroquery_mmoda.jobs import Job, JobGroup
 from astroquery_mmoda.products import ProductSet

@@ -1,4 +1,4 @@
-"""Unit tests of the wire layer (`astroquery_mmoda.dispatcher`): encoding, envelopes, errors (offline)."""
+"""Unit tests of the protocol (`astroquery_mmoda.protocol`): encoding, envelopes, job failures (offline)."""
 import json
 import secrets
 
@@ -8,8 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astroquery_mmoda.dispatcher import (encode_params, failure_reason, parse_envelope,
-                                         raise_for_job_failure)
+from astroquery_mmoda.protocol import encode_params, failure_reason, parse_envelope, raise_for_job_failure
 from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, MmodaServiceError,
                                          NoDataError, ProtocolError)
 
