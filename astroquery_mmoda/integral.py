@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from astropy import units as u
 
 from . import params as _params
+from . import quantities
 from .exceptions import InvalidQueryError
 from .integral_results import (LightCurveSet, Spectrum, SpectrumSet, catalog_result,  # noqa: F401
                                group_spectra, images_result, lightcurve_result,
@@ -117,18 +118,18 @@ scw_list, catalog, time_bin, detection_threshold
         Instrument, time range, position and energy band, for the results.
     """
     info = instrument_info(instrument, kind)
-    position = _params.sky_position(coordinates)
-    start, end = _params.time_range(start_time, end_time)
+    position = quantities.sky_position(coordinates)
+    start, end = quantities.time_range(start_time, end_time)
     params = {"RA": round(position.ra.deg, 8), "DEC": round(position.dec.deg, 8),
               "T1": start.utc.isot, "T2": end.utc.isot}
     if info.energy_limits:
-        low, high = _params.energy_range(energy_range if energy_range is not None
-                                         else info.default_energy * u.keV, info)
+        low, high = quantities.energy_range(energy_range if energy_range is not None
+                                            else info.default_energy * u.keV, info)
         params.update(E1_keV=low, E2_keV=high)
     elif energy_range is not None:
         raise InvalidQueryError(f"{instrument} light curves have no energy selection")
     if radius is not None:
-        params["radius"] = _params.angle_deg(radius, "radius")
+        params["radius"] = quantities.angle_deg(radius, "radius")
     if max_pointings is not None:
         params["max_pointings"] = check_pointings(max_pointings, roles, logged_in=logged_in)
     if osa_version is not None:
@@ -136,7 +137,7 @@ scw_list, catalog, time_bin, detection_threshold
             raise InvalidQueryError(f"osa_version must look like 'OSA11.2', not {osa_version!r}")
         params["osa_version"] = osa_version
     if scw_list is not None:
-        params["scw_list"] = _params.science_windows(scw_list)
+        params["scw_list"] = quantities.science_windows(scw_list)
     if catalog is not None:
         if not hasattr(catalog, "colnames"):
             raise InvalidQueryError(
@@ -145,7 +146,7 @@ scw_list, catalog, time_bin, detection_threshold
         _params.check_catalog(catalog, instrument)
         params["selected_catalog"] = catalog
     if time_bin is not None:
-        params["time_bin"] = _params.time_bin(time_bin, info)
+        params["time_bin"] = quantities.time_bin(time_bin, info)
     if detection_threshold is not None:
         if isinstance(detection_threshold, bool) or not isinstance(detection_threshold, (int, float)) \
                 or not detection_threshold > 0:

@@ -249,20 +249,16 @@ class IntegralMethods:
                                    detection_threshold),
             params=params)
 
-    def get_images_async(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
-                         energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
-                         detection_threshold=None, query_type="Real", cache=True, **params):
-        """Submit the job of `get_images` (the same as `query_region_async`) without waiting.
+    def get_images_async(self, coordinates, radius=None, **options):
+        """Submit the job of `get_images` without waiting: `query_region_async` under its other name.
+
+        Takes the keyword options of `query_region_async`.
 
         Returns
         -------
         `~astroquery_mmoda.jobs.Job`
         """
-        return self.query_region_async(
-            coordinates, radius, start_time=start_time, end_time=end_time, instrument=instrument,
-            energy_range=energy_range, max_pointings=max_pointings, osa_version=osa_version,
-            scw_list=scw_list, detection_threshold=detection_threshold, query_type=query_type,
-            cache=cache, **params)
+        return self.query_region_async(coordinates, radius, **options)
 
     def get_lightcurve_async(self, coordinates, *, start_time, end_time, instrument="isgri",
                              time_bin=None, energy_range=None, catalog=None, radius=None,

@@ -398,9 +398,8 @@ def plot_spectrum(spectrum, *, ax=None, per_kev=False, title=None):
     --------
     >>> from astropy.coordinates import SkyCoord
     >>> from astroquery_mmoda import Mmoda
-    >>> field, when = SkyCoord(258.5, -38.0, unit="deg"), dict(start_time="2003-03-15", end_time="2003-03-16")
-    >>> catalog = Mmoda.query_region(field, 8 * u.deg, **when, max_pointings=10)  # doctest: +SKIP
-    >>> spectra = Mmoda.get_spectrum(field, **when, catalog=catalog, max_pointings=10)  # doctest: +SKIP
+    >>> spectra = Mmoda.get_spectrum(SkyCoord(258.5, -38.0, unit="deg"), start_time="2003-03-15",
+    ...                              end_time="2003-03-16", max_pointings=10)  # doctest: +SKIP
     >>> ax = plot_spectrum(spectra["OAO 1657-415"], per_kev=True)  # doctest: +SKIP
     """
     if isinstance(spectrum, (tuple, list)) and not isinstance(spectrum, fits.HDUList) \

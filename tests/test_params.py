@@ -3,13 +3,11 @@ import json
 
 import pytest
 from astropy import units as u
-from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
 from astroquery_mmoda import params
 from astroquery_mmoda.exceptions import InvalidQueryError
-from astroquery_mmoda.integral import INSTRUMENTS
 
 
 def spec(name, *, unit=None, product=None, query=None, allowed=None, low=None, high=None):
@@ -135,81 +133,6 @@ def test_parameters_table_leaves_out_the_token():
     assert list(table["unit"]) == ["", "sec", "W"]
     assert table["max"][2] == 10
     assert table.meta == {"instrument": "empty", "product": "numerical", "server": "http://x"}
-
-
-# -- sky, time, energy -----------------------------------------------------------------------
-
-def test_sky_position():
-    position = params.sky_position("83.63 22.01")
-    assert position.ra.deg == pytest.approx(83.63) and position.dec.deg == pytest.approx(22.01)
-    galactic = SkyCoord(0, 0, unit="deg", frame="galactic")
-    assert params.sky_position(galactic).frame.name == "icrs"
-    assert params.sky_position("05h34m31.9s +22d00m52s").ra.deg == pytest.approx(83.633, abs=1e-3)
-    with pytest.raises(InvalidQueryError, match="'Crab nebula' are not coordinates"):
-        params.sky_position("Crab nebula")
-    with pytest.raises(InvalidQueryError, match="must be a SkyCoord or a string, not float"):
-        params.sky_position(83.63)
-    with pytest.raises(InvalidQueryError, match="a single position"):
-        params.sky_position(SkyCoord([1, 2], [3, 4], unit="deg"))
-
-
-def test_time_range():
-    start, end = params.time_range("2003-03-15", Time("2003-03-16"))
-    assert (start.isot, end.isot) == ("2003-03-15T00:00:00.000", "2003-03-16T00:00:00.000")
-    with pytest.raises(InvalidQueryError, match="start_time='yesterday' is not a time"):
-        params.time_range("yesterday", "2003-03-16")
-    with pytest.raises(InvalidQueryError, match=r"start_time \(2003-03-16T00:00:00.000\) must be before"):
-        params.time_range("2003-03-16", "2003-03-15")
-
-
-def test_energy_range():
-    isgri = INSTRUMENTS["isgri"]
-    assert params.energy_range((30, 80) * u.keV, isgri) == (30.0, 80.0)
-    assert params.energy_range([0.03, 0.08] * u.MeV, isgri) == pytest.approx((30.0, 80.0))
-    with pytest.raises(InvalidQueryError, match="must be a Quantity"):
-        params.energy_range((30, 80), isgri)
-    with pytest.raises(InvalidQueryError, match="must be two energies"):
-        params.energy_range(30 * u.keV, isgri)
-    with pytest.raises(InvalidQueryError, match="in energy units, not s"):
-        params.energy_range((30, 80) * u.s, isgri)
-    with pytest.raises(InvalidQueryError, match=r"the lower energy \(80 keV\) must be below"):
-        params.energy_range((80, 30) * u.keV, isgri)
-    with pytest.raises(InvalidQueryError,
-                       match="energy_range 5-80 keV is outside the isgri range 15-800 keV"):
-        params.energy_range((5, 80) * u.keV, isgri)
-
-
-def test_angle_deg():
-    assert params.angle_deg(60 * u.arcmin, "radius") == pytest.approx(1.0)
-    with pytest.raises(InvalidQueryError, match="radius must be an angle Quantity"):
-        params.angle_deg(8, "radius")
-    with pytest.raises(InvalidQueryError, match="radius must be an angle, not s"):
-        params.angle_deg(8 * u.s, "radius")
-    with pytest.raises(InvalidQueryError, match="between 0 and 180 deg, not 200 deg"):
-        params.angle_deg(200 * u.deg, "radius")
-
-
-def test_time_bin():
-    isgri = INSTRUMENTS["isgri"]
-    assert params.time_bin(1 * u.ks, isgri) == 1000.0
-    with pytest.raises(InvalidQueryError, match="time_bin must be a time Quantity"):
-        params.time_bin(100, isgri)
-    with pytest.raises(InvalidQueryError, match="time_bin must be positive, not -1 s"):
-        params.time_bin(-1 * u.s, isgri)
-    with pytest.raises(InvalidQueryError, match="time_bin 1 s is below the isgri minimum of 20 s"):
-        params.time_bin(1 * u.s, isgri)
-    with pytest.raises(InvalidQueryError, match="time_bin 5000 s is above the isgri maximum of 4000 s"):
-        params.time_bin(5000 * u.s, isgri)
-
-
-def test_science_windows():
-    assert params.science_windows("066500220010.001, 066500230010.001") == [
-        "066500220010.001", "066500230010.001"]
-    assert params.science_windows(["066500220010.001"]) == ["066500220010.001"]
-    with pytest.raises(InvalidQueryError, match="like '066500220010.001'; not '0665'"):
-        params.science_windows(["066500220010.001", "0665"])
-    with pytest.raises(InvalidQueryError, match="like '066500220010.001'$"):
-        params.science_windows([])
 
 
 def test_times_agree_with_t_format_and_mjd_numbers_get_a_hint():

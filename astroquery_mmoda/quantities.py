@@ -1,0 +1,152 @@
+"""The values astronomers give the INTEGRAL helpers, as plain numbers in wire units.
+
+Sky positions, time ranges, energy ranges, angles, bin widths and science
+window lists: each function takes the astropy object (or its text), checks it
+and returns what the dispatcher takes, raising
+`~astroquery.exceptions.InvalidQueryError` for anything else.
+"""
+import re
+
+from astropy import units as u
+
+from .exceptions import InvalidQueryError
+
+__all__ = ["angle_deg", "energy_range", "science_windows", "sky_position", "time_bin", "time_range"]
+
+
+def _number(value):
+    """``value`` as a float when it is a number or a number's text, else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def sky_position(coordinates):
+    """A single ICRS `~astropy.coordinates.SkyCoord` from a SkyCoord or a coordinate string."""
+    from astropy.coordinates import SkyCoord
+
+    if isinstance(coordinates, SkyCoord):
+        position = coordinates
+    elif isinstance(coordinates, str) and coordinates.strip():
+        try:
+            position = SkyCoord(coordinates, frame="icrs")
+        except (ValueError, u.UnitsError):
+            try:
+                position = SkyCoord(coordinates, frame="icrs", unit="deg")
+            except (ValueError, u.UnitsError):
+                raise InvalidQueryError(
+                    f"coordinates {coordinates!r} are not coordinates; give a SkyCoord (e.g. "
+                    "SkyCoord.from_name(...)) or a string like '255.98 -37.84' or "
+                    "'17h03m56.8s -37d50m39s'") from None
+    else:
+        raise InvalidQueryError(f"coordinates must be a SkyCoord or a string, not "
+                                f"{type(coordinates).__name__}")
+    if not position.isscalar:
+        raise InvalidQueryError("coordinates must be a single position")
+    return position.icrs
+
+
+def time_range(start_time, end_time):
+    """``[start, end]`` as two scalar `~astropy.time.Time`, the start first."""
+    from astropy.time import Time
+
+    times = []
+    for name, value in (("start_time", start_time), ("end_time", end_time)):
+        if _number(value) is not None:
+            raise InvalidQueryError(f"{name}={value!r} looks like an MJD: give "
+                                    f"{name}=Time({_number(value)!r}, format='mjd')")
+        try:
+            time = value if isinstance(value, Time) else Time(value)
+        except (ValueError, TypeError):
+            raise InvalidQueryError(f"{name}={value!r} is not a time") from None
+        if not time.isscalar:
+            raise InvalidQueryError(f"{name} must be a single time")
+        times.append(time)
+    if times[0] >= times[1]:
+        raise InvalidQueryError(f"start_time ({times[0].utc.isot}) must be before end_time "
+                                f"({times[1].utc.isot})")
+    return times
+
+
+def energy_range(value, info):
+    """``(low, high)`` in keV from two energies, within ``info.energy_limits`` (keV).
+
+    ``info`` is an instrument description with ``name`` and ``energy_limits``.
+    """
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise InvalidQueryError("energy_range must be two energies, e.g. (30, 80) * u.keV") from None
+    values = []
+    for energy in (low, high):
+        if not isinstance(energy, u.Quantity):
+            raise InvalidQueryError("energy_range must be a Quantity, e.g. (30, 80) * u.keV")
+        try:
+            values.append(float(energy.to_value(u.keV, equivalencies=u.spectral())))
+        except u.UnitsError:
+            raise InvalidQueryError(f"energy_range must be in energy units, not {energy.unit}") \
+                from None
+    low, high = values
+    limit_low, limit_high = info.energy_limits
+    if not low < high:
+        raise InvalidQueryError(f"energy_range: the lower energy ({low:g} keV) must be below the "
+                                f"upper one ({high:g} keV)")
+    if low < limit_low or high > limit_high:
+        raise InvalidQueryError(f"energy_range {low:g}-{high:g} keV is outside the {info.name} "
+                                f"range {limit_low:g}-{limit_high:g} keV")
+    return low, high
+
+
+def angle_deg(value, name):
+    """An angle `~astropy.units.Quantity` in degrees, in (0, 180]."""
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError(f"{name} must be an angle Quantity, e.g. 8 * u.deg")
+    try:
+        degrees = float(value.to_value(u.deg))
+    except u.UnitsError:
+        raise InvalidQueryError(f"{name} must be an angle, not {value.unit}") from None
+    if not 0 < degrees <= 180:
+        raise InvalidQueryError(f"{name} must be between 0 and 180 deg, not {degrees:g} deg")
+    return degrees
+
+
+def time_bin(value, info):
+    """A bin width `~astropy.units.Quantity` in seconds, within the limits of ``info``.
+
+    ``info`` is an instrument description with ``name``, ``min_time_bin`` and
+    ``max_time_bin`` (seconds, None for no limit).
+    """
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError("time_bin must be a time Quantity, e.g. 1000 * u.s")
+    try:
+        seconds = float(value.to_value(u.s))
+    except u.UnitsError:
+        raise InvalidQueryError(f"time_bin must be a time, not {value.unit}") from None
+    if not seconds > 0:
+        raise InvalidQueryError(f"time_bin must be positive, not {seconds:g} s")
+    if info.min_time_bin and seconds < info.min_time_bin:
+        raise InvalidQueryError(f"time_bin {seconds:g} s is below the {info.name} minimum of "
+                                f"{info.min_time_bin:g} s")
+    if info.max_time_bin and seconds > info.max_time_bin:
+        raise InvalidQueryError(f"time_bin {seconds:g} s is above the {info.name} maximum of "
+                                f"{info.max_time_bin:g} s")
+    return seconds
+
+
+def science_windows(scw_list):
+    """A list of INTEGRAL science window ids (``'NNNNNNNNNNNN.NNN'``) from a list or comma-separated text."""
+    if isinstance(scw_list, str):
+        scw_list = [item for item in scw_list.split(",")]
+    scws = [str(item).strip() for item in scw_list]
+    bad = [scw for scw in scws if not re.fullmatch(r"\d{12}\.\d{3}", scw)]
+    if not scws or bad:
+        raise InvalidQueryError("scw_list must list science windows like '066500220010.001'"
+                                + (f"; not {bad[0]!r}" if bad else ""))
+    return scws
