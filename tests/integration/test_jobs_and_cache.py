@@ -117,7 +117,7 @@ def test_interrupted_job_is_resumed_by_a_new_client(local_dispatcher, backend, c
     def interrupt(seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(jobs.time, "sleep", interrupt)
+    monkeypatch.setattr(jobs.job.time, "sleep", interrupt)
     with caplog.at_level("WARNING", logger="astroquery"), pytest.raises(KeyboardInterrupt):
         first.get_product("empty-async", "dummy", src_name=name)
     monkeypatch.undo()
