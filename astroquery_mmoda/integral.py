@@ -79,7 +79,10 @@ def check_pointings(max_pointings, roles, *, logged_in):
     int
     """
     if isinstance(max_pointings, bool) or not isinstance(max_pointings, int) or max_pointings < 1:
-        raise InvalidQueryError(f"max_pointings must be a positive integer, not {max_pointings!r}")
+        raise InvalidQueryError("max_pointings must be a positive integer, not "
+                                f"{quantities.shown(max_pointings)}")
+    if max_pointings > 10 ** 9:
+        raise InvalidQueryError(f"max_pointings is too large: MMODA allows at most {MAX_POINTINGS_HPC}")
     if max_pointings > MAX_POINTINGS_HPC and "unige-hpc-extreme" not in roles:
         raise InvalidQueryError(
             f"max_pointings={max_pointings} is above {MAX_POINTINGS_HPC}, which needs the "
@@ -149,8 +152,9 @@ scw_list, catalog, time_bin, detection_threshold
         params["time_bin"] = quantities.time_bin(time_bin, info)
     if detection_threshold is not None:
         if isinstance(detection_threshold, bool) or not isinstance(detection_threshold, (int, float)) \
-                or not detection_threshold > 0:
-            raise InvalidQueryError("detection_threshold must be a positive number of sigma")
+                or not 0 < detection_threshold < 1e6:
+            raise InvalidQueryError("detection_threshold must be a positive number of sigma "
+                                    "(below a million)")
         params["detection_threshold"] = float(detection_threshold)
     meta = {"instrument": instrument, "start_time": start.utc.isot, "end_time": end.utc.isot,
             "ra": params["RA"], "dec": params["DEC"]}

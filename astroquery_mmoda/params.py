@@ -171,6 +171,8 @@ def wire_value(name, value, unit):
             raise InvalidQueryError(
                 f"{name}: the parameter's unit is unknown without validation; give a plain "
                 "number in the parameter's unit, or leave validate=True")
+        if not value.isscalar:
+            raise InvalidQueryError(f"{name} must be a single value, not an array of {value.size}")
         target = _UNIT_ALIASES.get(unit, unit)
         try:
             return float(value.to_value(u.Unit(target)))
@@ -225,21 +227,29 @@ def check_catalog(table, instrument=None):
 
 
 def _short(value, limit=60):
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # self-nesting or huge values
+        return f"a {type(value).__name__}"
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_restrictions(name, value, spec):
     """Raise `InvalidQueryError` when ``value`` breaks the allowed values or bounds of ``spec``."""
     allowed = spec.get("allowed_values")
+    default = spec.get("default")
+    scalar = allowed or spec.get("min") is not None or spec.get("max") is not None or (
+        isinstance(default, (int, float)) and not isinstance(default, bool))
+    if scalar and isinstance(value, (list, tuple, set, frozenset, dict)):
+        raise InvalidQueryError(f"{name} must be a single value, not a {type(value).__name__}")
     if allowed and value is not None and value not in allowed:
-        raise InvalidQueryError(f"{name}={value!r} is not allowed; choose one of {allowed}")
+        raise InvalidQueryError(f"{name}={_short(value)} is not allowed; choose one of {allowed}")
     for bound, compare, word in (("min", lambda v, b: v < b, "below"),
                                  ("max", lambda v, b: v > b, "above")):
         limit = spec.get(bound)
         if limit is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
                 and compare(value, limit):
-            raise InvalidQueryError(f"{name}={value!r} is {word} the allowed {bound}imum {limit}")
+            raise InvalidQueryError(f"{name}={_short(value)} is {word} the allowed {bound}imum {limit}")
 
 
 def check_params(instrument, product, params, specs):

@@ -53,15 +53,13 @@ def _encode_value(key, value):
         return NULL
     if isinstance(value, bool):
         return "True" if value else "False"
-    if key in _COMMA_LISTS and isinstance(value, (list, tuple, set)):
+    if key in _COMMA_LISTS and isinstance(value, (list, tuple, set, frozenset)):
         items = [str(item).strip() for item in value]
-        return ",".join(items)
-    if isinstance(value, (dict, list, tuple, set)):
-        if isinstance(value, set):
-            value = sorted(value)
-        return json.dumps(value)
+        return ",".join(sorted(items) if isinstance(value, (set, frozenset)) else items)
+    if isinstance(value, (dict, list, tuple, set, frozenset)):
+        return _json_value(key, value)
     if isinstance(value, numbers.Integral):
-        return str(int(value))
+        return _integer_text(key, value)
     if isinstance(value, numbers.Real):
         value = float(value)
         if not math.isfinite(value):
@@ -70,6 +68,49 @@ def _encode_value(key, value):
     if isinstance(value, bytes):
         raise InvalidQueryError(f"parameter {key!r}: bytes cannot be sent, give a str")
     return str(value)
+
+
+def _integer_text(key, value):
+    try:
+        return str(int(value))
+    except ValueError:  # more digits than int-to-str conversion allows
+        raise InvalidQueryError(f"parameter {key!r}: the integer is too large to send") from None
+
+
+def _json_value(key, value):
+    """A list, tuple, set or dict as JSON, or a clear error for what JSON cannot carry."""
+    if isinstance(value, (set, frozenset)):
+        try:
+            value = sorted(value)
+        except TypeError:
+            raise InvalidQueryError(f"parameter {key!r} is a set of values that cannot be ordered; "
+                                    "give a list") from None
+    try:
+        return json.dumps(value, allow_nan=False)
+    except RecursionError:
+        raise InvalidQueryError(f"parameter {key!r} is nested too deeply to send") from None
+    except ValueError as exc:
+        text = str(exc)
+        if "ircular" in text:
+            problem = "refers to itself"
+        elif "digits" in text:
+            problem = "holds an integer too large to send"
+        else:
+            problem = "holds NaN or an infinity (not finite)"
+        raise InvalidQueryError(f"parameter {key!r} {problem}") from None
+    except TypeError as exc:
+        raise InvalidQueryError(f"parameter {key!r} cannot be sent as JSON: "
+                                f"{_shorten(str(exc), 120)}") from None
+
+
+def _checked_text(what, text):
+    """``text`` if it can be sent as UTF-8 (no lone surrogates), else an error."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidQueryError(f"{what} holds a lone surrogate character, which cannot be sent; "
+                                "check how the text was read") from None
+    return text
 
 
 def encode_params(params):
@@ -105,7 +146,8 @@ def encode_params(params):
         if key == "scw_list" and isinstance(value, str) and " " in value.strip():
             raise InvalidQueryError(
                 "scw_list must be comma-separated (or a list), not separated by spaces")
-        encoded[key] = _encode_value(key, value)
+        key = _checked_text(f"the parameter name {key.encode('utf-8', 'replace')!r}", str(key))
+        encoded[key] = _checked_text(f"parameter {key!r}", _encode_value(key, value))
     return encoded
 
 

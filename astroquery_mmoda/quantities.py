@@ -14,6 +14,32 @@ from .exceptions import InvalidQueryError
 __all__ = ["angle_deg", "energy_range", "science_windows", "sky_position", "time_bin", "time_range"]
 
 
+def _scalar(value, unit, name, *, kind, example, equivalencies=None):
+    """A scalar `~astropy.units.Quantity` as a float in ``unit``, or an error naming ``name``.
+
+    ``kind`` says what is wanted ("an angle"); ``example`` shows one ("8 * u.deg").
+    """
+    if not isinstance(value, u.Quantity):
+        raise InvalidQueryError(f"{name} must be {kind} Quantity, e.g. {example}")
+    if not value.isscalar:
+        raise InvalidQueryError(f"{name} must be a single value, not an array of {value.size}")
+    try:
+        return float(value.to_value(unit, equivalencies=equivalencies or []))
+    except u.UnitsError:
+        raise InvalidQueryError(f"{name} must be {kind}, not {value.unit}") from None
+
+
+def shown(value):
+    """What the user gave, briefly: its text when it has one, and its type."""
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # self-nesting or huge values
+        text = "a value"
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{text} ({type(value).__name__})"
+
+
 def _number(value):
     """``value`` as a float when it is a number or a number's text, else None."""
     if isinstance(value, bool):
@@ -84,16 +110,10 @@ def energy_range(value, info):
         low, high = value
     except (TypeError, ValueError):
         raise InvalidQueryError("energy_range must be two energies, e.g. (30, 80) * u.keV") from None
-    values = []
-    for energy in (low, high):
-        if not isinstance(energy, u.Quantity):
-            raise InvalidQueryError("energy_range must be a Quantity, e.g. (30, 80) * u.keV")
-        try:
-            values.append(float(energy.to_value(u.keV, equivalencies=u.spectral())))
-        except u.UnitsError:
-            raise InvalidQueryError(f"energy_range must be in energy units, not {energy.unit}") \
-                from None
-    low, high = values
+    if not all(isinstance(energy, u.Quantity) for energy in (low, high)):
+        raise InvalidQueryError("energy_range must be a Quantity, e.g. (30, 80) * u.keV")
+    low, high = (_scalar(energy, u.keV, "energy_range", kind="in energy units", example="",
+                         equivalencies=u.spectral()) for energy in (low, high))
     limit_low, limit_high = info.energy_limits
     if not low < high:
         raise InvalidQueryError(f"energy_range: the lower energy ({low:g} keV) must be below the "
@@ -106,12 +126,7 @@ def energy_range(value, info):
 
 def angle_deg(value, name):
     """An angle `~astropy.units.Quantity` in degrees, in (0, 180]."""
-    if not isinstance(value, u.Quantity):
-        raise InvalidQueryError(f"{name} must be an angle Quantity, e.g. 8 * u.deg")
-    try:
-        degrees = float(value.to_value(u.deg))
-    except u.UnitsError:
-        raise InvalidQueryError(f"{name} must be an angle, not {value.unit}") from None
+    degrees = _scalar(value, u.deg, name, kind="an angle", example="8 * u.deg")
     if not 0 < degrees <= 180:
         raise InvalidQueryError(f"{name} must be between 0 and 180 deg, not {degrees:g} deg")
     return degrees
@@ -123,12 +138,7 @@ def time_bin(value, info):
     ``info`` is an instrument description with ``name``, ``min_time_bin`` and
     ``max_time_bin`` (seconds, None for no limit).
     """
-    if not isinstance(value, u.Quantity):
-        raise InvalidQueryError("time_bin must be a time Quantity, e.g. 1000 * u.s")
-    try:
-        seconds = float(value.to_value(u.s))
-    except u.UnitsError:
-        raise InvalidQueryError(f"time_bin must be a time, not {value.unit}") from None
+    seconds = _scalar(value, u.s, "time_bin", kind="a time", example="1000 * u.s")
     if not seconds > 0:
         raise InvalidQueryError(f"time_bin must be positive, not {seconds:g} s")
     if info.min_time_bin and seconds < info.min_time_bin:
@@ -143,8 +153,11 @@ def time_bin(value, info):
 def science_windows(scw_list):
     """A list of INTEGRAL science window ids (``'NNNNNNNNNNNN.NNN'``) from a list or comma-separated text."""
     if isinstance(scw_list, str):
-        scw_list = [item for item in scw_list.split(",")]
-    scws = [str(item).strip() for item in scw_list]
+        scw_list = scw_list.split(",")
+    if not isinstance(scw_list, (list, tuple)) or not all(isinstance(item, str) for item in scw_list):
+        raise InvalidQueryError("scw_list must be a list of science window ids (strings) such as "
+                                f"'066500220010.001', or their comma-separated text; not {shown(scw_list)}")
+    scws = [item.strip() for item in scw_list]
     bad = [scw for scw in scws if not re.fullmatch(r"\d{12}\.\d{3}", scw)]
     if not scws or bad:
         raise InvalidQueryError("scw_list must list science windows like '066500220010.001'"

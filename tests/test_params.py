@@ -103,6 +103,18 @@ def test_check_restrictions():
         params.check_restrictions("mode", "x", {"allowed_values": ["a"]})
 
 
+def test_restrictions_refuse_containers_and_never_print_huge_values():
+    bounded = spec("n", low=2, high=8)
+    with pytest.raises(InvalidQueryError, match=r"n=a int is above the allowed maximum 8"):
+        params.check_restrictions("n", 10 ** 5000, bounded)
+    with pytest.raises(InvalidQueryError, match="n must be a single value, not a set"):
+        params.check_restrictions("n", {5}, bounded)
+    numeric_default = dict(spec("p"), default=10.0)
+    with pytest.raises(InvalidQueryError, match="p must be a single value, not a list"):
+        params.check_restrictions("p", [1, 2], numeric_default)
+    params.check_restrictions("scw_list", ["066500220010.001"], dict(spec("scw_list"), default=""))
+
+
 def test_check_params_converts_and_validates():
     specs = params.product_parameters("empty", "numerical", META)
     assert params.check_params("empty", "numerical", {"p": 5 * u.W, "T1": 1 * u.min, "dry_run": True},

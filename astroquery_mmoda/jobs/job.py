@@ -8,6 +8,7 @@ import re
 import string
 import time
 
+from astropy.units import UnitsError
 from astroquery import log
 
 from .. import conf
@@ -356,12 +357,13 @@ def _html_table(names, rows):
 
 
 def _seconds(value, name):
-    if hasattr(value, "to_value"):
-        value = value.to_value("s")
     try:
+        if hasattr(value, "to_value"):
+            value = value.to_value("s")
         value = float(value)
-    except (TypeError, ValueError):
-        raise InvalidQueryError(f"{name} must be a number of seconds or a time Quantity") from None
+    except (TypeError, ValueError, OverflowError, UnitsError):
+        raise InvalidQueryError(f"{name} must be a number of seconds or a time Quantity "
+                                "(a single one)") from None
     if not value > 0:
         raise InvalidQueryError(f"{name} must be positive, not {value}")
     return value

@@ -29,6 +29,13 @@ integral = pytest.mark.skipif(not HAS_INTEGRAL,
                               reason="MmodaClass has no INTEGRAL methods (query_region, ...) yet")
 
 
+SELF_REFERENCING = []
+SELF_REFERENCING.append(SELF_REFERENCING)
+DEEPLY_NESTED = []
+for _ in range(100_000):
+    DEEPLY_NESTED = [DEEPLY_NESTED]
+
+
 def unsigned(claims):
     return jwt.encode(claims, "a-secret-that-is-long-enough-for-hs256!", algorithm="HS256")
 
@@ -122,6 +129,25 @@ ROWS = [
     ("nan-payload-only", get(get_query_payload=True, p=float("nan")), InvalidQueryError, "finite"),
     ("timeout-negative", get(p=5, timeout=-1), InvalidQueryError, "timeout"),
     ("timeout-text", get(p=5, timeout="soon"), InvalidQueryError, "timeout"),
+    # values of types that cannot cross the wire
+    ("set-of-mixed-types", get(p={1, "a"}), InvalidQueryError, "set"),
+    ("set-bounded", get(p={5}), InvalidQueryError, "set"),
+    ("time-inside-a-list", get(product="echo", query_type="Real", validate=False,
+                               src_name=[Time("2020-01-01")]), InvalidQueryError, "Time"),
+    ("int-of-5000-digits", get(p=10 ** 5000), InvalidQueryError, "too large"),
+    ("int-of-5000-digits-in-a-list", get(validate=False, p=[10 ** 5000]), InvalidQueryError,
+     "too large"),
+    ("self-referencing-list", get(validate=False, p=SELF_REFERENCING), InvalidQueryError,
+     "refers to itself"),
+    ("deeply-nested-list", get(validate=False, p=DEEPLY_NESTED), InvalidQueryError, "nested"),
+    ("dict-with-tuple-keys", get(validate=False, p={(1, 2): 3}), InvalidQueryError, "JSON"),
+    ("lone-surrogate", get(product="echo", query_type="Real", src_name="Crab\ud800"),
+     InvalidQueryError, "surrogate"),
+    ("lone-surrogate-in-a-name", get(validate=False, **{"p\udc80": 5}), InvalidQueryError, "surrogate"),
+    ("timeout-in-metres", get(p=5, timeout=5 * u.m), InvalidQueryError, "timeout"),
+    ("timeout-array", get(p=5, timeout=[5, 6] * u.s), InvalidQueryError, "timeout"),
+    ("timeout-huge-int", get(p=5, timeout=10 ** 5000), InvalidQueryError, "timeout"),
+    ("quantity-array", get(p=[1, 2] * u.W), InvalidQueryError, "single value"),
     ("submit-unknown-parameter", lambda c: c.submit("empty", "numerical", query_type="Dummy", q=1),
      InvalidQueryError, "no parameter 'q'"),
     ("submit-async-bad-value", lambda c: c.submit("empty-async", "dummy", src_name=float("nan")),
@@ -208,6 +234,28 @@ INTEGRAL_ROWS = [
         CRAB, time_bin=1 * u.s, **TIMES), "time_bin"),
     integral_row("lightcurve-bin-no-unit", lambda c: c.get_lightcurve(
         CRAB, time_bin=100, **TIMES), "time_bin"),
+    integral_row("region-radius-array", lambda c: c.query_region(CRAB, [1, 2] * u.deg, **TIMES),
+                 "radius"),
+    integral_row("region-scw-int", lambda c: c.query_region(CRAB, 8 * u.deg, scw_list=12, **TIMES),
+                 "scw_list"),
+    integral_row("region-scw-ints", lambda c: c.query_region(CRAB, 8 * u.deg, scw_list=[66500220010],
+                                                             **TIMES), "scw_list"),
+    integral_row("region-energy-arrays", lambda c: c.query_region(
+        CRAB, 8 * u.deg, energy_range=([30, 40], [80, 90]) * u.keV, **TIMES), "energy_range"),
+    integral_row("region-start-time-in-a-list", lambda c: c.query_region(
+        CRAB, 8 * u.deg, start_time=[Time("2003-03-15")], end_time=TIMES["end_time"]), "single time"),
+    integral_row("region-start-time-set", lambda c: c.query_region(
+        CRAB, 8 * u.deg, start_time={"2003-03-15"}, end_time=TIMES["end_time"]), "start_time"),
+    integral_row("region-coordinates-surrogate", lambda c: c.query_region("83.6 22\ud800", 8 * u.deg,
+                                                                          **TIMES), "coordinates"),
+    integral_row("region-pointings-huge", lambda c: c.query_region(
+        CRAB, 8 * u.deg, max_pointings=10 ** 5000, **TIMES), "max_pointings"),
+    integral_row("images-threshold-huge-int", lambda c: c.get_images(
+        CRAB, 8 * u.deg, detection_threshold=10 ** 5000, **TIMES), "detection_threshold"),
+    integral_row("lightcurve-bin-array", lambda c: c.get_lightcurve(
+        CRAB, time_bin=[100, 200] * u.s, **TIMES), "time_bin"),
+    integral_row("lightcurve-timeout-metres", lambda c: c.get_lightcurve(
+        CRAB, time_bin=100 * u.s, timeout=5 * u.m, **TIMES), "timeout"),
     integral_row("lightcurve-spi-acs-radius", lambda c: c.get_lightcurve(
         CRAB, instrument="spi_acs", radius=8 * u.deg, **TIMES), "SPI-ACS"),
     integral_row("lightcurve-spi-acs-energy", lambda c: c.get_lightcurve(
