@@ -41,10 +41,18 @@ def _new_axes(ax, **subplot):
     return figure.add_subplot(**subplot)
 
 
+def _plain(text):
+    """Server text as matplotlib shows it literally: a ``$`` would start mathtext, which can fail.
+
+    Titles given by the user keep mathtext; only what comes from the data goes through here.
+    """
+    return str(text).replace("$", r"\$")
+
+
 def _unit_text(unit):
     if unit is None or unit == u.dimensionless_unscaled:
         return ""
-    return f" [{u.Unit(unit).to_string()}]"
+    return _plain(f" [{u.Unit(unit).to_string()}]")
 
 
 def _instrument_name(value):
@@ -167,11 +175,11 @@ def plot_lightcurve(series, *, ax=None, drop_empty=True, title=None):
     dense = len(x) > 100
     ax.errorbar(x, rate.value, yerr=error, xerr=x_error, fmt="." if dense else "o",
                 markersize=2 if dense else 3, linewidth=0.6 if dense else 1, capsize=0,
-                label=meta.get("src_name") or None)
+                label=_plain(meta["src_name"]) if meta.get("src_name") else None)
     ax.set_ylabel(f"Rate{_unit_text(rate.unit)}")
     if title is None:
-        title = _title(str(meta.get("src_name") or "").strip(), _instrument_name(meta.get("instrument")),
-                       _energy_band(meta))
+        title = _plain(_title(str(meta.get("src_name") or "").strip(),
+                              _instrument_name(meta.get("instrument")), _energy_band(meta)))
     if title:
         ax.set_title(title)
     return ax
@@ -286,7 +294,7 @@ def plot_image(hdul, *, catalog=None, ax=None, extension=_DEFAULT_MAP, label_sou
     kind = str(hdu.header.get("IMATYPE", hdu.name or "")).strip()
     if colorbar:
         unit = str(hdu.header.get("BUNIT", "")).strip()
-        ax.figure.colorbar(image, ax=ax, label=kind.lower() + (f" [{unit}]" if unit else ""))
+        ax.figure.colorbar(image, ax=ax, label=_plain(kind.lower() + (f" [{unit}]" if unit else "")))
     if hasattr(ax, "coords"):
         ax.coords[0].set_axislabel("Right ascension")
         ax.coords[1].set_axislabel("Declination")
@@ -303,7 +311,8 @@ def plot_image(hdul, *, catalog=None, ax=None, extension=_DEFAULT_MAP, label_sou
 
     if title is None:
         instrument = _header_instrument(hdu.header, hdu.name)
-        title = " ".join(part for part in (instrument, kind.lower(), _image_energy(hdul, hdu)) if part)
+        parts = (instrument, kind.lower(), _image_energy(hdul, hdu))
+        title = _plain(" ".join(part for part in parts if part))
     if title:
         ax.set_title(title)
     ax.set_xlim(-0.5, data.shape[1] - 0.5)
@@ -330,7 +339,7 @@ def _mark_sources(ax, sources, wcs, shape, SkyCoord, label_sources):
 
     outline = [patheffects.withStroke(linewidth=2.5, foreground="black")]
     for name, px, py in zip(np.array(names)[inside], x[inside], y[inside]):
-        ax.annotate(name, (px, py), xytext=(8, 8), textcoords="offset points", color="cyan",
+        ax.annotate(_plain(name), (px, py), xytext=(8, 8), textcoords="offset points", color="cyan",
                     fontsize=9, path_effects=outline)
 
 
@@ -459,7 +468,7 @@ def plot_spectrum(spectrum, *, ax=None, per_kev=False, title=None):
     ax.set_ylabel(("Count rate per keV" if per_kev else "Count rate per channel") + _unit_text(unit))
     if title is None:
         name = name or str(header.get("NAME", "")).strip()
-        title = _title(name, _header_instrument(header, table.name))
+        title = _plain(_title(name, _header_instrument(header, table.name)))
     if title:
         ax.set_title(title)
     return ax

@@ -31,6 +31,9 @@ _TERMINAL = ("done", "failed")
 _BOILERPLATE_RE = re.compile(r"support team has been notified|write a feedback|investigating to resolve",
                              re.IGNORECASE)
 _STATUS_RE = re.compile(r"[a-z][a-z_-]{0,31}")
+# Job ids are hex digests and session ids 16 of [A-Z0-9]; anything outside this alphabet could
+# reach a terminal, a shell command we suggest or a file name.
+_ID_RE = re.compile(r"[A-Za-z0-9_.-]{1,128}")
 
 
 class MmodaWarning(UserWarning):
@@ -260,6 +263,9 @@ def envelope_from_data(data):
     for name, value in (("job_id", job_id), ("session_id", session_id)):
         if value is not None and not isinstance(value, str):
             raise ProtocolError(f"{name} is {type(value).__name__}, not a string")
+        if value is not None and not _ID_RE.fullmatch(value):
+            raise ProtocolError(f"the dispatcher's answer has a malformed {name} "
+                                f"({len(value)} characters, not all of [A-Za-z0-9_.-])")
     reports = monitor.get("full_report_dict_list") or []
     if not isinstance(reports, list):
         reports = []

@@ -229,6 +229,32 @@ def test_image_marks_and_labels_the_catalog_sources(tmp_path):
     assert (tmp_path / "image.png").stat().st_size > 0
 
 
+HOSTILE_NAME = r"$\undefinedmacro{x}$ 1E 1740$.7"
+
+
+def test_server_text_is_never_mathtext(tmp_path):
+    """Source names, units and header values from the server are drawn as they are."""
+    hdul, catalog = make_mosaic(), make_catalog()
+    catalog["src_names"] = catalog["src_names"].astype("U40")
+    catalog["src_names"][0] = HOSTILE_NAME
+    hdul[4].header["BUNIT"] = "$\\frac{"
+    ax = plot_image(hdul, catalog=catalog)
+    assert ax.texts[0].get_text() == HOSTILE_NAME.replace("$", r"\$")
+    ax.figure.savefig(tmp_path / "image.png")  # raises ValueError when mathtext is parsed
+    series = make_lightcurve()
+    series.meta["src_name"] = HOSTILE_NAME
+    ax = plot_lightcurve(series)
+    ax.legend()
+    ax.figure.savefig(tmp_path / "lc.png")
+    spectrum, *_ = make_spectrum()
+    spectrum = Spectrum(HOSTILE_NAME, spectrum.spectrum, spectrum.arf, spectrum.rmf)
+    ax = plot_spectrum(spectrum)
+    ax.figure.savefig(tmp_path / "spectrum.png")
+    assert HOSTILE_NAME.replace("$", r"\$") in ax.get_title()
+    # a title the user gives keeps mathtext
+    assert plot_spectrum(spectrum, title=r"$\gamma$ rays").get_title() == r"$\gamma$ rays"
+
+
 def test_image_source_at_reference_pixel():
     hdul = make_mosaic()
     catalog = Table({"src_names": ["centre"], "ra": [CENTRE[0]], "dec": [CENTRE[1]],

@@ -52,7 +52,7 @@ def cmd_login(session, args):
         if not token.strip():
             raise CommandError(f"the token file {args.token_file} is empty", EXIT_LOGIN)
     info = client.login(token, store_token=args.store)
-    print(info)
+    print_lines([str(info)])
     return EXIT_OK
 
 
@@ -83,7 +83,7 @@ def cmd_token_refresh(session, args):
     """``mmoda token refresh``: a token with a later expiry."""
     client = _logged_in_client(session)
     info = client.refresh_token(store=args.store)
-    print(info)
+    print_lines([str(info)])
     return EXIT_OK
 
 

