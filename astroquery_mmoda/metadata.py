@@ -20,9 +20,14 @@ def loads_json(content):
     try:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        preview = content[:200] if isinstance(content, (bytes, str)) else ""
+        preview = bytes(content[:200]) if isinstance(content, bytearray) else \
+            content[:200] if isinstance(content, (bytes, str)) else ""
         raise ProtocolError(f"the dispatcher's answer is not valid JSON ({exc.__class__.__name__}); "
                             f"it starts with {preview!r}") from None
+    except MemoryError:
+        size = len(content) / 2 ** 20 if isinstance(content, (bytes, bytearray, str)) else 0
+        raise ProtocolError(f"the dispatcher's answer ({size:.0f} MiB of JSON) needs more memory to "
+                            "decode than is available") from None
 
 
 def _query_block(block):

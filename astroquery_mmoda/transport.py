@@ -118,7 +118,8 @@ def _read_body(response, deadline):
     raw = response.raw
     read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, not a full chunk
     sock = _socket_of(raw)
-    chunks, size, problem = [], 0, None
+    # One growing buffer, returned as it is: a list of chunks joined at the end needs twice the memory.
+    body, problem = bytearray(), None
     try:
         while True:
             remaining = deadline - time.monotonic()
@@ -133,17 +134,23 @@ def _read_body(response, deadline):
             chunk = read(_READ_CHUNK, decode_content=True)
             if not chunk:
                 break
-            size += len(chunk)
-            if size > limit:
+            if len(body) + len(chunk) > limit:
                 problem = "large"
                 break
-            chunks.append(chunk)
+            body += chunk
+    except MemoryError:
+        problem = "memory"
     except Exception as exc:  # socket timeouts, urllib3's ProtocolError, DecodeError, ...
         problem = "slow" if time.monotonic() >= deadline or _timed_out(exc) or "timed out" in str(exc) \
             else f"broken ({type(exc).__name__})"
+    size = len(body)
     if problem is None:
-        return b"".join(chunks)
+        return body
+    del body
     response.close()
+    if problem == "memory":
+        return ProtocolError(f"the MMODA dispatcher's answer needs more memory than is available "
+                             f"(after {size / 2 ** 20:.0f} MiB)", status_code=response.status_code)
     if problem == "large":
         return ProtocolError(f"the MMODA dispatcher's answer is larger than conf.max_answer_size "
                              f"({float(conf.max_answer_size):g} MiB); not read further",

@@ -90,6 +90,9 @@ def decode_products(products, *, job_id=None, product=None):
         items = _collect(products, ctx)
     except RecursionError:
         raise ProtocolError("products nested too deeply", job_id=job_id) from None
+    except MemoryError:
+        raise ProtocolError("the products need more memory to decode than is available",
+                            job_id=job_id) from None
     if ctx.refused:
         reasons = "; ".join(ctx.refused.values())
         if not items:

@@ -1,13 +1,14 @@
 """The plumbing of `~astroquery_mmoda.testing.fault_proxy.FaultProxy`: records, faults, the
 threaded loopback server and its request handler."""
 import http.client
-import ipaddress
 import json
 import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
+
+from ..server_urls import is_loopback_address
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
                          "te", "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
@@ -25,15 +26,9 @@ def gateway_page(status):
 
 
 def _check_loopback(host, what):
-    host = (host or "").strip("[]").lower()
-    if host == "localhost":
-        return
-    try:
-        loopback = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
-        raise ValueError(f"the {what} must be on the loopback interface, not {host!r}")
+    """Refuse a host that is not a literal loopback address ("localhost" is resolved by DNS)."""
+    if not is_loopback_address(host):
+        raise ValueError(f"the {what} must be a literal loopback address such as 127.0.0.1, not {host!r}")
 
 
 @dataclass(frozen=True)
