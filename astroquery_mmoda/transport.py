@@ -52,7 +52,7 @@ def _error_text(response):
     """The dispatcher's own message from an error answer, tokens removed."""
     try:
         body = json.loads(response.content)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):  # not JSON, nested too deeply, too large
         body = None
     if isinstance(body, dict):
         exit_status = body.get("exit_status") if isinstance(body.get("exit_status"), dict) else {}

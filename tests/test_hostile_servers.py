@@ -11,8 +11,8 @@ import pytest
 
 from astroquery_mmoda import conf
 from astroquery_mmoda.core import MmodaClass
-from astroquery_mmoda.exceptions import (DispatcherUnavailable, InvalidQueryError, MmodaServiceError,
-                                         ProtocolError, TimeoutError)
+from astroquery_mmoda.exceptions import (DispatcherUnavailable, InvalidQueryError, LoginError,
+                                         MmodaServiceError, ProtocolError, TimeoutError)
 from tests.hostile_server import hostile_servers, reply
 
 SUBMITTED = {"query_status": "submitted", "exit_status": {"status": 0},
@@ -126,6 +126,21 @@ def test_a_gzip_bomb_is_a_protocol_error(hostile):
     with conf.set_temp("max_answer_size", 1.0):
         with pytest.raises(ProtocolError, match="larger than conf.max_answer_size"):
             wire(server.url).json_request("api/instr-list", {})
+
+
+@pytest.mark.parametrize("status", ["302 Found", "400 Bad Request", "403 Forbidden",
+                                    "500 Internal Server Error", "503 Service Unavailable"])
+@pytest.mark.parametrize("path", ["run_analysis", "api/meta-data", "api/instr-list"])
+def test_deeply_nested_json_in_an_error_answer_is_our_error(hostile, status, path):
+    nested = b"[" * 200_000 + b"]" * 200_000
+    server = hostile(lambda sock, *args: sock.sendall(reply(nested, status=status)))
+    client = wire(server.url)
+    with pytest.raises((MmodaServiceError, InvalidQueryError, LoginError)) as raised:
+        if path == "run_analysis":
+            client.run_analysis({"instrument": "empty", "query_status": "new"}, token=make_token())
+        else:
+            client.json_request(path, {"instrument": "empty"})
+    assert len(str(raised.value)) < 2000
 
 
 def test_an_endless_chunked_answer_is_a_protocol_error(hostile):

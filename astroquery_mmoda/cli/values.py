@@ -43,7 +43,7 @@ def parse_value(text):
     """
     try:
         return json.loads(text, parse_constant=_reject_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply: sent as the text it is
         return text
 
 
