@@ -15,11 +15,19 @@ Work-arounds, none of which edits the dispatcher's files:
   The lookup is replaced by a fixed list.
 * Without ``--integral`` the plugins are hidden from the dispatcher's plugin
   discovery, so the server only offers its built-in test instruments.
+
+With ``--parent-pid`` the server stops itself (and its process group) when
+that process is gone, e.g. a notebook kernel that was restarted, removing the
+folder given with ``--remove-when-orphaned``.
 """
 import argparse
 import os
 import pkgutil
+import shutil
+import signal
 import sys
+import threading
+import time
 
 OSA_VERSIONS = ["OSA10.2", "OSA11.0", "OSA11.1", "OSA11.2"]
 
@@ -56,12 +64,36 @@ def fix_osa_versions():
     osa_common_pars.get_osa_versions = lambda: list(OSA_VERSIONS)
 
 
+def watch_parent(parent_pid, folder=None, interval=0.5):
+    """Stop this server's process group once ``parent_pid`` is no longer its parent."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        # Only a folder this package made is removed: it holds the server's configuration.
+        if folder and os.path.basename(folder).startswith("mmoda-dispatcher-") \
+                and os.path.isfile(os.path.join(folder, "conf_env.yml")) and not os.path.islink(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+        sys.stderr.write("the process that started this dispatcher is gone: stopping\n")
+        sys.stderr.flush()
+        try:
+            os.killpg(os.getpgrp(), signal.SIGTERM)
+        finally:
+            os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf-file", required=True)
     parser.add_argument("--integral", action="store_true")
     parser.add_argument("--numpy-aliases", action="store_true")
+    parser.add_argument("--parent-pid", type=int)
+    parser.add_argument("--remove-when-orphaned")
     args = parser.parse_args(argv)
+
+    if args.parent_pid:
+        watch_parent(args.parent_pid, args.remove_when_orphaned)
 
     if args.numpy_aliases:
         restore_numpy_aliases()

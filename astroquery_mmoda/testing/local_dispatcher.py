@@ -8,6 +8,7 @@ shipped with this package, starts it on a free port of
 signed with that secret and drives the dispatcher's built-in asynchronous test
 back-end, so that a pipeline written against MMODA can be tested offline.
 """
+import atexit
 import contextlib
 import datetime
 import os
@@ -19,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 from .servers import (DEFAULT_SERVER, ProvisioningError, default_venv_dir, get_server,
@@ -63,6 +65,39 @@ dispatcher:
             incident_report_sender_email_address: 'postmaster@example.org'
             incident_report_receivers_email_addresses: ['team@example.org']
 """
+
+
+# What the server must not inherit from the process that starts it: a notebook's
+# ``MPLBACKEND=module://matplotlib_inline...`` kills it, and the client's Python
+# settings, proxies and virtual environment are not the server's.
+_NOT_INHERITED = ("MPLBACKEND", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH",
+                  "VIRTUAL_ENV", "CONDA_PREFIX", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+# Servers of this process that are running: stopped when it exits.
+_RUNNING = weakref.WeakSet()
+
+
+def server_environment(environ=None):
+    """The environment of a local server: this process's, cleaned of what would break it.
+
+    Examples
+    --------
+    >>> env = server_environment({"PATH": "/usr/bin", "MPLBACKEND": "module://matplotlib_inline.x",
+    ...                           "https_proxy": "http://proxy:3128"})
+    >>> sorted(env.items())
+    [('DISPATCHER_DEBUG_MODE', 'yes'), ('MPLBACKEND', 'agg'), ('PATH', '/usr/bin'), ('PYTHONUNBUFFERED', '1')]
+    """
+    environ = os.environ if environ is None else environ
+    env = {key: value for key, value in environ.items()
+           if key.upper() not in _NOT_INHERITED and not key.upper().startswith(("JPY_", "JUPYTER_"))}
+    env.update(MPLBACKEND="agg", DISPATCHER_DEBUG_MODE="yes", PYTHONUNBUFFERED="1")
+    return env
+
+
+@atexit.register
+def _stop_running_servers():
+    for server in list(_RUNNING):
+        with contextlib.suppress(Exception):
+            server.stop()
 
 
 class DispatcherStartError(RuntimeError):
@@ -173,10 +208,7 @@ class LocalDispatcher:
         if self.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="mmoda-dispatcher-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
-        env = {key: value for key, value in os.environ.items()
-               if key.lower() not in ("http_proxy", "https_proxy", "all_proxy")}
-        env["DISPATCHER_DEBUG_MODE"] = "yes"
-        env["PYTHONUNBUFFERED"] = "1"
+        env = server_environment()
         if self.integral:
             env.update(self._start_integral_services())
         for attempt in range(3):
@@ -186,7 +218,10 @@ class LocalDispatcher:
                                                     secret=self._secret, port=self.port))
             self._log_handle = open(self.log_path, "ab")
             command = [str(venv_python(self.venv_dir)), "-W", "ignore", str(LAUNCHER),
-                       "--conf-file", str(conf), *self.server.launcher_options]
+                       "--conf-file", str(conf), "--parent-pid", str(os.getpid()),
+                       *self.server.launcher_options]
+            if self._own_workdir:  # a server whose parent died removes its temporary folder
+                command += ["--remove-when-orphaned", str(self.workdir)]
             if self.integral:
                 command.append("--integral")
             self._process = subprocess.Popen(
@@ -194,6 +229,7 @@ class LocalDispatcher:
                 stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True)
             try:
                 self._wait_ready()
+                _RUNNING.add(self)
                 return self
             except DispatcherStartError:
                 log = self.log_text()
@@ -242,7 +278,12 @@ class LocalDispatcher:
             self._log_handle = None
 
     def stop(self):
-        """Stop the server (and only it) and remove its temporary working folder."""
+        """Stop the server (and only it) and remove its temporary working folder.
+
+        Servers still running when this process exits are stopped then; a
+        server whose parent was killed stops itself within about a second.
+        """
+        _RUNNING.discard(self)
         self._terminate()
         self._stop_services()
         if self._own_workdir and self.workdir is not None:
