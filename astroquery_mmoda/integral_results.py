@@ -125,6 +125,15 @@ def _lightcurve_hdu(hdul):
     raise ProtocolError("the light-curve product has no table with TIME and RATE columns")
 
 
+def _header_band(header):
+    """``[E_MIN, E_MAX] * u.keV`` of a light curve's header, or None."""
+    try:
+        low, high = float(header["E_MIN"]), float(header["E_MAX"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return [low, high] * u.keV if np.isfinite(low) and np.isfinite(high) and low < high else None
+
+
 def lightcurve_to_timeseries(hdul, *, meta=None, drop_empty=False):
     """A FITS light curve as a `~astropy.timeseries.TimeSeries`.
 
@@ -135,9 +144,11 @@ def lightcurve_to_timeseries(hdul, *, meta=None, drop_empty=False):
     Returns
     -------
     `~astropy.timeseries.TimeSeries`
-        Columns ``time`` (bin centre), ``time_bin`` (width, s), ``rate``,
-        ``rate_err``, ``fracexp`` (when present) and ``empty`` (no exposure or
-        no valid rate).
+        Columns ``time`` (bin centre, UTC, shown as ISO dates), ``time_bin``
+        (width, s), ``rate``, ``rate_err``, ``fracexp`` (when present) and
+        ``empty`` (no exposure or no valid rate).  ``meta['energy_range']`` is
+        the band of the data (header ``E_MIN``/``E_MAX``) when the file says it,
+        else the one asked for.
     """
     from astropy.timeseries import TimeSeries
 
@@ -171,10 +182,16 @@ def lightcurve_to_timeseries(hdul, *, meta=None, drop_empty=False):
         columns["fracexp"] = fracexp
         empty |= ~(fracexp > 0)
     columns["empty"] = empty
+    # Shown in UTC, as dates: what the plots and the request say (the file's TT is 64 s off).
+    times = times.utc
+    times.format = "isot"
     series = TimeSeries(time=times, data=columns)
     series.meta.update(meta or {})
     series.meta.setdefault("src_name", str(header.get("NAME", "")).strip())
     series.meta["time_scale"] = times.scale
+    band = _header_band(header)
+    if band is not None:  # the band of the data wins over the one asked for
+        series.meta["energy_range"] = band
     if drop_empty:
         series = series[~series["empty"]]
     return series

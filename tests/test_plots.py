@@ -165,6 +165,15 @@ def test_lightcurve_points_errors_labels_title(tmp_path):
     assert (tmp_path / "lightcurve.png").stat().st_size > 0
 
 
+def test_lightcurve_title_takes_the_band_of_the_data():
+    hdul = make_lightcurve_hdul()
+    hdul[1].header.update(E_MIN=20.0, E_MAX=40.0)
+    series = lightcurve_to_timeseries(hdul, meta={"instrument": "isgri", "energy_range": [30, 80] * u.keV})
+    assert plot_lightcurve(series).get_title() == "4U 1700-377 — ISGRI 20–40 keV"
+    assert series.meta["energy_range"].to_value(u.keV).tolist() == [20.0, 40.0]
+    assert series.time.scale == "utc" and str(series.time[0]).startswith("20")
+
+
 def test_lightcurve_ijd_is_placed_on_the_time_axis():
     series = make_lightcurve()
     # IJD 6300.25 is MJD 57844.25
@@ -189,7 +198,7 @@ def test_long_lightcurve_in_mjd_and_meta_keys():
     np.testing.assert_allclose(line.get_xdata(), series.time.mjd)
     segment = xbars.get_segments()[0]
     assert segment[1][0] - segment[0][0] == pytest.approx(1.0)
-    assert ax.get_xlabel() == "Time [MJD, TT]"
+    assert ax.get_xlabel() == "Time [MJD, UTC]"
     assert ax.get_title() == "4U 1700-377 — JEM-X 3–20 keV"
     assert not ax.xaxis.get_major_formatter().get_useOffset()
 

@@ -1,4 +1,5 @@
 """Result cache, resumable jobs and many jobs at once, against the real local dispatcher."""
+import time
 import warnings
 
 import numpy as np
@@ -165,8 +166,13 @@ def test_forty_jobs_in_one_group(client, backend, fast_polls, counted, caplog):
     assert len(group) == 40
     with conf.set_temp("max_concurrent", 4), warnings.catch_warnings():
         warnings.simplefilter("ignore", MmodaWarning)
-        with pytest.raises(TimeoutError, match="not finished"):
-            group.wait(timeout=1.5, show_progress=False)
+        # Each short wait submits what it can; a loaded machine may need several for all 40.
+        deadline = time.monotonic() + 60
+        while True:
+            with pytest.raises(TimeoutError, match="not finished"):
+                group.wait(timeout=1.5, show_progress=False)
+            if all(job.job_id for job in group.jobs) or time.monotonic() > deadline:
+                break
         assert all(job.job_id for job in group.jobs)
         assert {job.status for job in group.jobs[:30]} == {"submitted"}
         for job in group.jobs[:30]:
