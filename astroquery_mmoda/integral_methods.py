@@ -8,7 +8,8 @@ request (`astroquery_mmoda.integral`), sends it through the class's
 astroquery modules have, which returns the `~astroquery_mmoda.jobs.Job`
 without waiting.
 """
-from . import integral
+from . import campaigns, integral, quantities
+from .exceptions import InvalidQueryError, JobFailedError
 
 __all__ = ["IntegralMethods"]
 
@@ -30,33 +31,76 @@ class IntegralMethods:
     """
 
     def _integral_request(self, instrument, kind, coordinates, *, start_time, end_time, options, params):
-        roles, logged_in = self._integral_login(need_roles=options.get("max_pointings") is not None)
+        """``(product, wire, meta, campaign_scws, roles)``; ``campaign_scws`` is None for one job."""
+        scw_list = options.get("scw_list")
+        roles, logged_in = self._integral_login(
+            need_roles=options.get("max_pointings") is not None or scw_list is not None)
+        campaign_scws = None
+        if scw_list is not None:
+            if hasattr(scw_list, "colnames"):  # a pointings table
+                scw_list = campaigns.normalize_scw_list(scw_list)
+            scw_list = quantities.science_windows(scw_list)
+            if campaigns.needs_campaign(scw_list, roles):
+                campaign_scws, scw_list = scw_list, None
+            options = dict(options, scw_list=scw_list)
         product, wire, meta = integral.integral_params(
             instrument, kind, coordinates, start_time=start_time, end_time=end_time, roles=roles,
             logged_in=logged_in, **options)
         integral.add_extra_params(wire, params)
-        return product, wire, meta
+        return product, wire, meta, campaign_scws, roles
 
-    def _integral_products(self, instrument, kind, coordinates, *, start_time, end_time,
-                           query_type, timeout, cache, get_query_payload, options, params):
-        product, wire, meta = self._integral_request(instrument, kind, coordinates, start_time=start_time,
-                                                     end_time=end_time, options=options, params=params)
+    def _integral_result(self, instrument, kind, coordinates, *, start_time, end_time, query_type,
+                         timeout, cache, get_query_payload, options, params, shape, split_by="count"):
+        """One job's products shaped by ``shape(products, meta)``, or a campaign's combination."""
+        product, wire, meta, campaign_scws, roles = self._integral_request(
+            instrument, kind, coordinates, start_time=start_time, end_time=end_time, options=options,
+            params=params)
+        if campaign_scws is not None:
+            return self._integral_campaign(instrument, product, wire, meta, campaign_scws, roles,
+                                           kind=_CAMPAIGN_KINDS[shape], query_type=query_type,
+                                           timeout=timeout, cache=cache, split_by=split_by,
+                                           get_query_payload=get_query_payload, shape=shape)
         result = self.get_product(instrument, product, query_type=query_type, timeout=timeout,
                                   cache=cache, get_query_payload=get_query_payload, **wire)
-        if not get_query_payload:
-            meta.update(job_id=result.job_id, query_type=query_type, product=product)
-        return result, meta
+        if get_query_payload:
+            return result
+        meta.update(job_id=result.job_id, query_type=query_type, product=product)
+        return shape(result, meta)
+
+    def _integral_campaign(self, instrument, product, wire, meta, scws, roles, *, kind, query_type,
+                           timeout, cache, split_by, get_query_payload, shape):
+        """A long ScW list as a campaign of jobs (`astroquery_mmoda.campaigns`), combined."""
+        campaign = campaigns.Campaign(self, instrument, product, wire, scws, kind=kind, by=split_by,
+                                      roles=roles, query_type=query_type, cache=cache)
+        if get_query_payload:
+            return [self.get_product(instrument, product, query_type=query_type, get_query_payload=True,
+                                     **request_params)
+                    for _, _, request_params in campaign.requests()]
+        result = campaign.run(timeout)
+        if result.combined is None:
+            reasons = "; ".join(f"{label}: {error}" for label, (_, error) in result.failures.items())
+            raise JobFailedError(f"every job of the MMODA campaign failed ({result.summary}): "
+                                 f"{reasons[:1500]}")
+        meta.update(query_type=query_type, product=product, campaign=result.summary,
+                    jobs=[plan.label for plan in result.plans if plan.label not in result.failures])
+        return _with_campaign(_CAMPAIGN_SHAPES[shape](result.combined, meta), result)
 
     def _integral_job(self, instrument, kind, coordinates, *, start_time, end_time, query_type, cache,
                       options, params):
-        product, wire, _ = self._integral_request(instrument, kind, coordinates, start_time=start_time,
-                                                  end_time=end_time, options=options, params=params)
+        product, wire, _, campaign_scws, _ = self._integral_request(
+            instrument, kind, coordinates, start_time=start_time, end_time=end_time, options=options,
+            params=params)
+        if campaign_scws is not None:
+            raise InvalidQueryError(
+                f"{len(campaign_scws)} science windows are more than one job takes: the _async methods "
+                "submit one job; call the method without _async (it runs them as a campaign), or "
+                "use astroquery_mmoda.campaigns.Campaign to submit and follow the jobs yourself")
         return self.submit(instrument, product, query_type=query_type, cache=cache, **wire)
 
     def query_region(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
                      energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
-                     detection_threshold=None, query_type="Real", timeout=None, cache=True,
-                     get_query_payload=False, **params):
+                     detection_threshold=None, split_by="count", query_type="Real", timeout=None,
+                     cache=True, get_query_payload=False, **params):
         """The sources detected in an INTEGRAL mosaic image of a sky region.
 
         Parameters
@@ -74,8 +118,17 @@ class IntegralMethods:
             Most science windows to use (above 50 needs the ``unige-hpc-full`` role).
         osa_version : str, optional
             E.g. ``'OSA11.2'``.
-        scw_list : list of str, optional
-            Explicit science windows (``'NNNNNNNNNNNN.00V'``).
+        scw_list : list of str or `~astropy.table.Table`, optional
+            Explicit science windows (``'NNNNNNNNNNNN.00V'``), or a pointings
+            table (see `~astroquery_mmoda.campaigns.find_pointings`).  More
+            than one job takes (50, or 500 with the ``unige-hpc-full`` role)
+            makes a campaign: one job per slice, run and resumed together,
+            their results combined into the one result this method returns;
+            its ``campaign`` attribute (a
+            `~astroquery_mmoda.campaigns.CampaignResult`) lists failed jobs
+            and retries them.  See :doc:`/campaigns`.
+        split_by : {'count', 'revolution'}
+            How a campaign's science windows are sliced into jobs.
         detection_threshold : float, optional
             Significance (sigma) above which sources are listed.
         query_type : {'Real', 'Dummy'}
@@ -105,20 +158,17 @@ class IntegralMethods:
         ...                              start_time="2003-03-15", end_time="2003-03-16",
         ...                              max_pointings=10)  # doctest: +SKIP
         """
-        products, meta = self._integral_products(
+        return self._integral_result(
             instrument, "image", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=_image_options(radius, energy_range, max_pointings, osa_version, scw_list,
                                    detection_threshold),
-            params=params)
-        if get_query_payload:
-            return products
-        return integral.catalog_result(products, meta=meta)
+            params=params, shape=_catalog, split_by=split_by)
 
     def get_images(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
                    energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
-                   detection_threshold=None, query_type="Real", timeout=None, cache=True,
-                   get_query_payload=False, **params):
+                   detection_threshold=None, split_by="count", query_type="Real", timeout=None,
+                   cache=True, get_query_payload=False, **params):
         """The INTEGRAL mosaic image of a sky region.
 
         Takes the same arguments as `query_region`; asking for both with the
@@ -138,21 +188,18 @@ class IntegralMethods:
         >>> [hdu.header.get("IMATYPE") for hdu in mosaic[2:]]  # doctest: +SKIP
         ['INTENSITY', 'VARIANCE', 'SIGNIFICANCE', 'EXPOSURE']
         """
-        products, meta = self._integral_products(
+        return self._integral_result(
             instrument, "image", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=_image_options(radius, energy_range, max_pointings, osa_version, scw_list,
                                    detection_threshold),
-            params=params)
-        if get_query_payload:
-            return products
-        return integral.images_result(products)
+            params=params, shape=_images, split_by=split_by)
 
     def get_lightcurve(self, coordinates, *, start_time, end_time, instrument="isgri",
                        time_bin=None, energy_range=None, catalog=None, radius=None,
-                       max_pointings=None, osa_version=None, scw_list=None, drop_empty=False,
-                       query_type="Real", timeout=None, cache=True, get_query_payload=False,
-                       **params):
+                       max_pointings=None, osa_version=None, scw_list=None, split_by="count",
+                       drop_empty=False, query_type="Real", timeout=None, cache=True,
+                       get_query_payload=False, **params):
         """Light curves of the sources of a catalog (ISGRI, JEM-X) or of SPI-ACS.
 
         Parameters
@@ -171,7 +218,7 @@ class IntegralMethods:
         drop_empty : bool
             Drop bins without exposure or without a valid rate (otherwise they
             are flagged in the ``empty`` column).
-        radius, max_pointings, osa_version, scw_list, query_type, timeout, cache, get_query_payload
+        radius, max_pointings, osa_version, scw_list, split_by, query_type, timeout, cache, get_query_payload
             As for `query_region`.
 
         Returns
@@ -194,18 +241,16 @@ class IntegralMethods:
             instrument, time_bin=time_bin, energy_range=energy_range, radius=radius,
             max_pointings=max_pointings, osa_version=osa_version, scw_list=scw_list,
             catalog=catalog)
-        products, meta = self._integral_products(
+        return self._integral_result(
             instrument, "lightcurve", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
-            options=options, params=params)
-        if get_query_payload:
-            return products
-        return integral.lightcurve_result(products, meta=meta, drop_empty=drop_empty)
+            options=options, params=params, split_by=split_by,
+            shape=_lightcurves_keeping_empty if not drop_empty else _lightcurves_dropping_empty)
 
     def get_spectrum(self, coordinates, *, start_time, end_time, instrument="isgri",
                      energy_range=None, catalog=None, radius=None, max_pointings=None,
-                     osa_version=None, scw_list=None, query_type="Real", timeout=None, cache=True,
-                     get_query_payload=False, **params):
+                     osa_version=None, scw_list=None, split_by="count", query_type="Real",
+                     timeout=None, cache=True, get_query_payload=False, **params):
         """Spectra, with their ARF and RMF, of the sources of a catalog (ISGRI, JEM-X).
 
         Parameters are those of `get_lightcurve` (no ``time_bin``).
@@ -223,15 +268,12 @@ class IntegralMethods:
         ...                              catalog=chosen)  # doctest: +SKIP
         >>> spectra["OAO 1657-415"].write("spectra")  # doctest: +SKIP
         """
-        products, meta = self._integral_products(
+        return self._integral_result(
             instrument, "spectrum", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=dict(energy_range=energy_range, catalog=catalog, radius=radius,
                          max_pointings=max_pointings, osa_version=osa_version, scw_list=scw_list),
-            params=params)
-        if get_query_payload:
-            return products
-        return integral.group_spectra(products, meta=meta)
+            params=params, shape=_spectra, split_by=split_by)
 
     def query_region_async(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
                            energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
@@ -298,3 +340,65 @@ class IntegralMethods:
 def _image_options(radius, energy_range, max_pointings, osa_version, scw_list, detection_threshold):
     return dict(radius=radius, energy_range=energy_range, max_pointings=max_pointings,
                 osa_version=osa_version, scw_list=scw_list, detection_threshold=detection_threshold)
+
+
+# How each method shapes one job's products, and how it shapes a campaign's combination.
+def _catalog(products, meta):
+    return integral.catalog_result(products, meta=meta)
+
+
+def _images(products, meta):
+    return integral.images_result(products)
+
+
+def _lightcurves_keeping_empty(products, meta):
+    return integral.lightcurve_result(products, meta=meta, drop_empty=False)
+
+
+def _lightcurves_dropping_empty(products, meta):
+    return integral.lightcurve_result(products, meta=meta, drop_empty=True)
+
+
+def _spectra(products, meta):
+    return integral.group_spectra(products, meta=meta)
+
+
+def _combined_catalog(table, meta):
+    table.meta.update({key: value for key, value in meta.items() if key != "jobs"})
+    return table
+
+
+def _combined_images(mosaic, meta):
+    return _CampaignList([mosaic])
+
+
+def _combined_lightcurves(curves, meta, *, drop_empty=False):
+    curves.meta.update(meta)
+    if drop_empty:
+        curves = integral.LightCurveSet({name: series[~series["empty"]] for name, series in curves.items()},
+                                        hdulists=curves.hdulists, meta=curves.meta)
+    return curves
+
+
+def _combined_spectra(spectra, meta):
+    spectra.meta.update(meta)
+    return spectra
+
+
+_CAMPAIGN_KINDS = {_catalog: "catalog", _images: "image", _lightcurves_keeping_empty: "lightcurve",
+                   _lightcurves_dropping_empty: "lightcurve", _spectra: "spectrum"}
+_CAMPAIGN_SHAPES = {_catalog: _combined_catalog, _images: _combined_images,
+                    _lightcurves_keeping_empty: _combined_lightcurves,
+                    _lightcurves_dropping_empty: lambda curves, meta: _combined_lightcurves(
+                        curves, meta, drop_empty=True),
+                    _spectra: _combined_spectra}
+
+
+class _CampaignList(list):
+    """The mosaics of a campaign (one), with its `campaign` attribute."""
+
+
+def _with_campaign(value, result):
+    """``value`` with ``.campaign``: the `~astroquery_mmoda.campaigns.CampaignResult` (failures, retry)."""
+    value.campaign = result
+    return value
