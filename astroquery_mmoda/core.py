@@ -8,7 +8,7 @@ from astroquery.query import QueryWithLogin
 from . import conf
 from . import params as _params
 from .dispatcher import DispatcherClient, parse_meta_data
-from .exceptions import InvalidQueryError
+from .exceptions import InvalidQueryError, MmodaServiceError
 from .integral_methods import IntegralMethods
 from .jobs import _seconds
 from .submission import Submitter
@@ -197,6 +197,34 @@ class MmodaClass(IntegralMethods, _TokenLogin):
                     self._meta_cache[key] = parse_meta_data(raw)
             return self._meta_cache[key]
 
+    def _instrument(self, instrument):
+        """The dispatcher's spelling of ``instrument`` (case, ``-`` and ``_`` aside), its description fetched.
+
+        An unknown name is an `~astroquery.exceptions.InvalidQueryError` naming close ones.
+        """
+        _params.check_name("instrument", instrument)
+        if (self.server, instrument) in self._meta_cache:
+            return instrument
+        try:
+            self._meta(instrument)
+            return instrument
+        except InvalidQueryError as refused:
+            try:
+                names = self.list_instruments()
+            except MmodaServiceError:
+                raise refused from None
+            if instrument in names:  # refused for another reason
+                raise
+            wanted = instrument.lower().replace("-", "_")
+            same = [name for name in names if name.lower().replace("-", "_") == wanted]
+            if not same:
+                raise InvalidQueryError(
+                    f"the MMODA dispatcher has no instrument {instrument!r}"
+                    f"{_params.suggest(instrument, names) or _params.suggest(wanted, names)}; "
+                    "see Mmoda.list_instruments()") from None
+        self._meta(same[0])
+        return same[0]
+
     def list_products(self, instrument):
         """Names of the products of an instrument.
 
@@ -209,10 +237,11 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         -------
         list of str
         """
-        products, _ = self._meta(instrument)
+        products, _ = self._meta(self._instrument(instrument))
         return sorted(products)
 
     def _product_parameters(self, instrument, product):
+        instrument = self._instrument(instrument)
         return _params.product_parameters(instrument, product, self._meta(instrument))
 
     def get_parameters(self, instrument, product):
@@ -228,6 +257,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
             Columns ``name``, ``default``, ``unit``, ``query``,
             ``allowed_values``, ``min``, ``max``, ``optional``.
         """
+        instrument = self._instrument(instrument)
         return _params.parameters_table(self._product_parameters(instrument, product),
                                         instrument=instrument, product=product,
                                         server=self.server)
@@ -235,15 +265,17 @@ class MmodaClass(IntegralMethods, _TokenLogin):
     # -- parameters -----------------------------------------------------------------
 
     def _prepare(self, instrument, product, query_type, params, *, validate):
+        """``(instrument, converted parameters)``: the dispatcher's instrument name when validated."""
         _params.check_request(instrument, product, query_type, params)
         if validate:
-            return _params.check_params(instrument, product, params,
-                                        self._product_parameters(instrument, product))
+            instrument = self._instrument(instrument)
+            return instrument, _params.check_params(instrument, product, params,
+                                                    self._product_parameters(instrument, product))
         meta = self._meta_cache.get((self.server, instrument))
         if meta is None and _params.needs_units(params):
             # A Quantity is converted to the parameter's unit, which only the description says.
             meta = self._meta(instrument)
-        return _params.convert_unchecked(params, meta)
+        return instrument, _params.convert_unchecked(params, meta)
 
     # -- products and jobs --------------------------------------------------------------
 
@@ -299,8 +331,8 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         -------
         `~astroquery_mmoda.jobs.Job`
         """
-        converted = self._prepare(instrument, product, query_type, params,
-                                  validate=validate and not get_query_payload)
+        instrument, converted = self._prepare(instrument, product, query_type, params,
+                                              validate=validate and not get_query_payload)
         wire = _params.encode(converted)
         if get_query_payload:
             return _params.payload(instrument, product, query_type, wire)
@@ -366,7 +398,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         calls = []
         for item in requests:
             instrument, product, kind, params = _params.split_request(item, query_type)
-            converted = self._prepare(instrument, product, kind, params, validate=validate)
+            instrument, converted = self._prepare(instrument, product, kind, params, validate=validate)
             calls.append((instrument, product, kind, converted))
         return JobGroup([self._submitter.prepare(instrument, product, kind, converted,
                                                  _params.encode(converted), cache=cache)
@@ -400,7 +432,7 @@ class MmodaClass(IntegralMethods, _TokenLogin):
                 raise InvalidQueryError(
                     f"job {job_id} is not in this computer's journal: give its session_id, "
                     "instrument, product and parameters")
-            converted = self._prepare(instrument, product, query_type, params, validate=False)
+            _, converted = self._prepare(instrument, product, query_type, params, validate=False)
             job = self._submitter.attach(
                 job_id, session_id, instrument, product, query_type, _params.encode(converted),
                 key=self._submitter.key(instrument, product, query_type, converted))

@@ -11,6 +11,7 @@ from astropy import units as u
 
 from . import params as _params
 from . import quantities
+from .params import suggest
 from .exceptions import InvalidQueryError
 from .integral_results import (LightCurveSet, Spectrum, SpectrumSet, catalog_result,  # noqa: F401
                                group_spectra, images_result, lightcurve_result,
@@ -50,11 +51,27 @@ MAX_POINTINGS_GENERAL = 50
 MAX_POINTINGS_HPC = 500
 
 
+def canonical_instrument(instrument):
+    """MMODA's name of an INTEGRAL instrument given in any case, ``-`` or ``_`` (else as given).
+
+    Examples
+    --------
+    >>> canonical_instrument("ISGRI"), canonical_instrument("SPI-ACS"), canonical_instrument("xmm")
+    ('isgri', 'spi_acs', 'xmm')
+    """
+    if isinstance(instrument, str):
+        wanted = instrument.strip().lower().replace("-", "_")
+        if wanted in INSTRUMENTS:
+            return wanted
+    return instrument
+
+
 def instrument_info(instrument, kind):
     """The `InstrumentInfo` of ``instrument``, checking that it offers ``kind``."""
-    info = INSTRUMENTS.get(instrument)
+    info = INSTRUMENTS.get(canonical_instrument(instrument))
     if info is None:
-        raise InvalidQueryError(f"unknown INTEGRAL instrument {instrument!r}; choose one of "
+        raise InvalidQueryError(f"unknown INTEGRAL instrument {instrument!r}"
+                                f"{suggest(str(instrument).lower(), INSTRUMENTS)}; choose one of "
                                 f"{', '.join(INSTRUMENTS)} (or use Mmoda.get_product)")
     if kind not in info.products:
         offering = [name for name, i in INSTRUMENTS.items() if kind in i.products]
@@ -177,7 +194,7 @@ def lightcurve_options(instrument, *, time_bin, energy_range, radius, max_pointi
                        scw_list, catalog):
     """The `integral_params` options of a light curve (SPI-ACS takes only a bin and no energy)."""
     options = dict(time_bin=time_bin, energy_range=energy_range)
-    if instrument != "spi_acs":
+    if canonical_instrument(instrument) != "spi_acs":
         options.update(radius=radius, max_pointings=max_pointings, osa_version=osa_version,
                        scw_list=scw_list, catalog=catalog)
     elif any(v is not None for v in (radius, max_pointings, osa_version, scw_list, catalog)):

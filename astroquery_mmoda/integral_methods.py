@@ -31,7 +31,8 @@ class IntegralMethods:
     """
 
     def _integral_request(self, instrument, kind, coordinates, *, start_time, end_time, options, params):
-        """``(product, wire, meta, campaign_scws, roles)``; ``campaign_scws`` is None for one job."""
+        """``(instrument, product, wire, meta, campaign_scws, roles)``; no ``campaign_scws`` for one job."""
+        instrument = integral.canonical_instrument(instrument)
         scw_list = options.get("scw_list")
         roles, logged_in = self._integral_login(
             need_roles=options.get("max_pointings") is not None or scw_list is not None)
@@ -47,12 +48,12 @@ class IntegralMethods:
             instrument, kind, coordinates, start_time=start_time, end_time=end_time, roles=roles,
             logged_in=logged_in, **options)
         integral.add_extra_params(wire, params)
-        return product, wire, meta, campaign_scws, roles
+        return instrument, product, wire, meta, campaign_scws, roles
 
     def _integral_result(self, instrument, kind, coordinates, *, start_time, end_time, query_type,
                          timeout, cache, get_query_payload, options, params, shape, split_by="count"):
         """One job's products shaped by ``shape(products, meta)``, or a campaign's combination."""
-        product, wire, meta, campaign_scws, roles = self._integral_request(
+        instrument, product, wire, meta, campaign_scws, roles = self._integral_request(
             instrument, kind, coordinates, start_time=start_time, end_time=end_time, options=options,
             params=params)
         if campaign_scws is not None:
@@ -87,7 +88,7 @@ class IntegralMethods:
 
     def _integral_job(self, instrument, kind, coordinates, *, start_time, end_time, query_type, cache,
                       options, params):
-        product, wire, _, campaign_scws, _ = self._integral_request(
+        instrument, product, wire, _, campaign_scws, _ = self._integral_request(
             instrument, kind, coordinates, start_time=start_time, end_time=end_time, options=options,
             params=params)
         if campaign_scws is not None:

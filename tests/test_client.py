@@ -53,6 +53,18 @@ def test_instruments_and_products(client):
                                              "parametrical"]
 
 
+def test_instrument_names_match_without_case_and_misspelt_ones_get_a_hint(user):
+    client = user
+    assert client.list_products("EMPTY") == client.list_products("empty")
+    assert client.get_parameters("Empty_Async", "dummy").meta["instrument"] == "empty-async"
+    products = client.get_product("EMPTY", "numerical", query_type="Dummy", p=5, cache=False)
+    assert len(products) >= 1
+    with pytest.raises(InvalidQueryError, match=r"no instrument 'emptyy' \(did you mean 'empty'"):
+        client.list_products("emptyy")
+    with pytest.raises(InvalidQueryError, match=r"no instrument 'isgri'.*list_instruments"):
+        client.get_product("isgri", "isgri_image", query_type="Dummy")
+
+
 def test_parameters_table(client):
     table = client.get_parameters("empty", "numerical")
     assert list(table.colnames) == ["name", "default", "unit", "query", "allowed_values", "min",

@@ -55,10 +55,21 @@ def test_spi_acs_light_curve_has_no_energy_band():
 @pytest.mark.parametrize("instrument, kind, message", [
     ("ibis", "image", "unknown INTEGRAL instrument 'ibis'; choose one of isgri, jemx, spi_acs"),
     ("spi_acs", "spectrum", "spi_acs has no spectrum product on MMODA; instruments with one: isgri, jemx"),
+    ("isgrii", "image", r"unknown INTEGRAL instrument 'isgrii' \(did you mean 'isgri'\?\); choose one of"),
 ])
 def test_instrument_info_names_the_choices(instrument, kind, message):
     with pytest.raises(InvalidQueryError, match=message):
         integral.instrument_info(instrument, kind)
+
+
+def test_instrument_names_in_any_case():
+    product, params, meta = integral.integral_params(integral.canonical_instrument("ISGRI"), "image", CRAB,
+                                                     **TIMES)
+    assert product == "isgri_image" and meta["instrument"] == "isgri"
+    assert integral.instrument_info("JEMX", "image") is integral.INSTRUMENTS["jemx"]
+    assert integral.lightcurve_options("SPI-ACS", time_bin=None, energy_range=None, radius=None,
+                                       max_pointings=None, osa_version=None, scw_list=None,
+                                       catalog=None) == {"time_bin": None, "energy_range": None}
 
 
 def test_check_pointings_names_the_role_needed():
