@@ -17,6 +17,7 @@ from astropy.io import fits
 from astropy.time import Time, TimeDelta
 
 from .callers import user_stacklevel
+from .display import html_table, missing_name
 from .exceptions import InvalidQueryError, ProtocolError
 from .writing import write_files
 
@@ -218,13 +219,27 @@ def lightcurve_result(products, *, meta, drop_empty=False):
 class _NamedResults(Mapping):
     """Read-only mapping of source names to per-source results."""
 
+    _what = "result"
+
     def __init__(self, items, *, products=None, meta=None):
         self._items = dict(items)
         self.products = products
         self.meta = dict(meta or {})
 
     def __getitem__(self, name):
-        return self._items[name]
+        try:
+            return self._items[name]
+        except KeyError:
+            raise missing_name(name, self._items, self._what) from None
+
+    def _repr_html_(self):
+        names, rows = self._html_rows()
+        caption = f"{type(self).__name__}: {len(self)} ({self.meta.get('instrument', '?')})"
+        if self.meta.get("job_id"):
+            caption += f", job {self.meta['job_id']}"
+        if self.meta.get("campaign"):
+            caption += f", campaign {self.meta['campaign']}"
+        return html_table(names, rows, caption=caption)
 
     def __iter__(self):
         return iter(self._items)
@@ -255,9 +270,20 @@ class LightCurveSet(_NamedResults):
       'Crab': 3 bins
     """
 
+    _what = "light curve"
+
     def __init__(self, items, *, hdulists, products=None, meta=None):
         super().__init__(items, products=products, meta=meta)
         self.hdulists = dict(hdulists)
+
+    def _html_rows(self):
+        rows = []
+        for name, series in self.items():
+            times = series.time
+            span = (f"{times.min().utc.isot[:19]} – {times.max().utc.isot[:19]}" if len(series) else "")
+            empty = int(np.sum(series["empty"])) if "empty" in series.colnames else 0
+            rows.append([name, len(series), empty, span])
+        return ["source", "bins", "empty bins", "time (UTC)"], rows
 
     def __repr__(self):
         lines = [f"<LightCurveSet: {len(self)} light curve{'s' if len(self) != 1 else ''}"
@@ -378,7 +404,12 @@ class SpectrumSet(_NamedResults):
     >>> spectra = SpectrumSet({"Crab": Spectrum("Crab", hdul, hdul, hdul)}, meta={"instrument": "isgri"})
     >>> spectra, spectra["Crab"]
     (<SpectrumSet: 1 source (isgri): 'Crab'>, <Spectrum 'Crab': spectrum, arf, rmf>)
+    >>> spectra["crab"]
+    Traceback (most recent call last):
+    KeyError: "no spectrum 'crab' (did you mean 'Crab'?); there are: 'Crab'"
     """
+
+    _what = "spectrum"
 
     def write(self, directory=".", *, overwrite=False, prefix=""):
         """Write every source's spectrum, ARF and RMF, all or nothing.
@@ -416,6 +447,13 @@ class SpectrumSet(_NamedResults):
         directory.mkdir(parents=True, exist_ok=True)
         write_files([item for plan in plans.values() for item in plan.values()], overwrite=overwrite)
         return {name: {kind: path for kind, (path, _) in plan.items()} for name, plan in plans.items()}
+
+    def _html_rows(self):
+        rows = []
+        for name, spectrum in self.items():
+            header = spectrum.spectrum[1].header if len(spectrum.spectrum) > 1 else {}
+            rows.append([name, header.get("DETCHANS", ""), header.get("EXPOSURE", ""), "spectrum, arf, rmf"])
+        return ["source", "channels", "exposure (s)", "files"], rows
 
     def __repr__(self):
         return (f"<SpectrumSet: {len(self)} source{'s' if len(self) != 1 else ''}"

@@ -75,3 +75,23 @@ def test_select_sources_refuses_a_bad_threshold():
     catalog = Table({"src_names": ["Crab"], "significance": [80.0]})
     with pytest.raises(InvalidQueryError, match="min_significance must be a number of sigma, not '8'"):
         select_sources(catalog, min_significance="8")
+
+
+def test_result_mappings_name_what_they_hold_and_show_as_html():
+    from astropy.io import fits as _fits
+    from astroquery_mmoda.integral import LightCurveSet, Spectrum, SpectrumSet
+    from astroquery_mmoda.products import ProductSet
+
+    hdul = _fits.HDUList([_fits.PrimaryHDU(), _fits.BinTableHDU(header=_fits.Header({"DETCHANS": 62}))])
+    spectra = SpectrumSet({"OAO 1657-415": Spectrum("OAO 1657-415", hdul, hdul, hdul)},
+                          meta={"instrument": "isgri", "job_id": "0123456789abcdef"})
+    with pytest.raises(KeyError, match=r"no spectrum 'OAO 1657-41' \(did you mean 'OAO 1657-415'\?\)"):
+        spectra["OAO 1657-41"]
+    html = spectra._repr_html_()
+    assert "<td>OAO 1657-415</td><td>62</td>" in html and "job 0123456789abcdef" in html
+    with pytest.raises(KeyError, match="no light curve 'Crab'; there are none"):
+        LightCurveSet({}, hdulists={})["Crab"]
+    products = ProductSet([("lc_<Crab>", "text", "1.0", {"src_name": "<Crab>"})], job_id="abc")
+    with pytest.raises(KeyError, match=r"no product 'lc'.*there are: 'lc_<Crab>'"):
+        products["lc"]
+    assert "<td>lc_&lt;Crab&gt;</td><td>text</td>" in products._repr_html_()

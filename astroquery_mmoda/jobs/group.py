@@ -6,8 +6,9 @@ import time
 from astroquery import log
 
 from .. import conf
+from ..display import html_table as _html_table
 from ..exceptions import DispatcherUnavailable, TimeoutError
-from .job import _duration, _html_table, _seconds
+from .job import _duration, _seconds
 
 __all__ = ["JobGroup"]
 

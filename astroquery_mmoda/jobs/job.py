@@ -2,7 +2,6 @@
 
 See `astroquery_mmoda.jobs` for the states a job goes through.
 """
-import html
 import random
 import re
 import string
@@ -12,6 +11,7 @@ from astropy.units import UnitsError
 from astroquery import log
 
 from .. import conf
+from ..display import html_table as _html_table
 from ..exceptions import DispatcherUnavailable, InvalidQueryError, ProtocolError, TimeoutError
 from ..products import decode_products
 from ..protocol import envelope_from_data, raise_for_job_failure, warn_comment
@@ -346,14 +346,6 @@ def _duration(seconds):
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-def _html_table(names, rows):
-    """A small HTML table for notebooks; every cell escaped."""
-    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in names)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('' if cell is None else str(cell))}</td>"
-                                    for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _seconds(value, name):

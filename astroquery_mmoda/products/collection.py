@@ -7,6 +7,7 @@ import types
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..display import html_table, missing_name
 from ..writing import ecsv, write_files
 from .shown import _redact, _short
 from .tables import _DATA_SUFFIXES
@@ -73,7 +74,10 @@ class ProductSet(Mapping):
         self.refused = types.MappingProxyType(dict(refused or {}))
 
     def __getitem__(self, name):
-        return self._values[name]
+        try:
+            return self._values[name]
+        except KeyError:
+            raise missing_name(name, self._values, "product") from None
 
     def __iter__(self):
         return iter(self._values)
@@ -160,6 +164,14 @@ class ProductSet(Mapping):
             taken.add(f"{candidate}{suffix}".lower())
             plan.append((directory / f"{candidate}{suffix}", _file_content(self.kind[name], value)))
         return plan
+
+    def _repr_html_(self):
+        rows = [[name, self.kind[name], _summary(self.kind[name], value), self.meta[name].get("src_name")]
+                for name, value in self._values.items()]
+        caption = f"MMODA products of job {self.job_id}" if self.job_id else "MMODA products"
+        if self.refused:
+            caption += f"; refused: {_short(', '.join(self.refused), 300)}"
+        return html_table(["name", "kind", "content", "source"], rows, caption=caption)
 
     def __repr__(self):
         head = f"<ProductSet job_id={self.job_id!r}: {len(self)} product{'s' * (len(self) != 1)}>"
