@@ -7,8 +7,9 @@ from astroquery.query import QueryWithLogin
 
 from . import conf
 from . import params as _params
-from .dispatcher import DispatcherClient, parse_meta_data
-from .exceptions import InvalidQueryError, MmodaServiceError
+from .dispatcher import DispatcherClient
+from .exceptions import InvalidQueryError
+from .description_methods import DescriptionMethods
 from .integral_methods import IntegralMethods
 from .jobs import _seconds
 from .submission import Submitter
@@ -25,7 +26,7 @@ class _TokenLogin(QueryWithLogin):
         return True
 
 
-class MmodaClass(IntegralMethods, _TokenLogin):
+class MmodaClass(DescriptionMethods, IntegralMethods, _TokenLogin):
     """Queries to MMODA, the Multi-Messenger Online Data Analysis platform.
 
     Use the ready-made instance ``Mmoda``, or make one for another dispatcher
@@ -169,99 +170,6 @@ class MmodaClass(IntegralMethods, _TokenLogin):
     def _token(self):
         return self._tokens.token
 
-    # -- what the dispatcher offers ------------------------------------------------
-
-    def list_instruments(self):
-        """Names of the instruments the dispatcher offers (to the logged-in token's roles).
-
-        Returns
-        -------
-        list of str
-        """
-        return sorted(self._dispatcher.instruments(token=self._token()))
-
-    def _meta(self, instrument):
-        _params.check_name("instrument", instrument)
-        key = (self.server, instrument)
-        with self._meta_lock:
-            if key not in self._meta_cache:
-                from .cache import DescriptionCache
-
-                stored = DescriptionCache(self.cache_location)
-                raw = stored.get(self.server, instrument, user=self._user())
-                if raw is None:
-                    raw = self._dispatcher.meta_data(instrument, token=self._token())
-                    self._meta_cache[key] = parse_meta_data(raw)
-                    stored.put(self.server, instrument, raw, user=self._user())
-                else:
-                    self._meta_cache[key] = parse_meta_data(raw)
-            return self._meta_cache[key]
-
-    def _instrument(self, instrument):
-        """The dispatcher's spelling of ``instrument`` (case, ``-`` and ``_`` aside), its description fetched.
-
-        An unknown name is an `~astroquery.exceptions.InvalidQueryError` naming close ones.
-        """
-        _params.check_name("instrument", instrument)
-        if (self.server, instrument) in self._meta_cache:
-            return instrument
-        try:
-            self._meta(instrument)
-            return instrument
-        except InvalidQueryError as refused:
-            try:
-                names = self.list_instruments()
-            except MmodaServiceError:
-                raise refused from None
-            if instrument in names:  # refused for another reason
-                raise
-            wanted = instrument.lower().replace("-", "_")
-            same = [name for name in names if name.lower().replace("-", "_") == wanted]
-            if not same:
-                raise InvalidQueryError(
-                    f"the MMODA dispatcher has no instrument {instrument!r}"
-                    f"{_params.suggest(instrument, names) or _params.suggest(wanted, names)}; "
-                    "see Mmoda.list_instruments()") from None
-        self._meta(same[0])
-        return same[0]
-
-    def list_products(self, instrument):
-        """Names of the products of an instrument.
-
-        Parameters
-        ----------
-        instrument : str
-            E.g. ``"isgri"``, ``"jemx"``, ``"spi_acs"``.
-
-        Returns
-        -------
-        list of str
-        """
-        products, _ = self._meta(self._instrument(instrument))
-        return sorted(products)
-
-    def _product_parameters(self, instrument, product):
-        instrument = self._instrument(instrument)
-        return _params.product_parameters(instrument, product, self._meta(instrument))
-
-    def get_parameters(self, instrument, product):
-        """The parameters of a product, with defaults, units and restrictions.
-
-        Parameters
-        ----------
-        instrument, product : str
-
-        Returns
-        -------
-        `~astropy.table.Table`
-            Columns ``name``, ``default``, ``unit``, ``query``,
-            ``allowed_values``, ``min``, ``max``, ``optional``.
-        """
-        instrument = self._instrument(instrument)
-        return _params.parameters_table(self._product_parameters(instrument, product),
-                                        instrument=instrument, product=product,
-                                        server=self.server)
-
     # -- parameters -----------------------------------------------------------------
 
     def _prepare(self, instrument, product, query_type, params, *, validate):
@@ -403,6 +311,47 @@ class MmodaClass(IntegralMethods, _TokenLogin):
         return JobGroup([self._submitter.prepare(instrument, product, kind, converted,
                                                  _params.encode(converted), cache=cache)
                          for instrument, product, kind, converted in calls])
+
+    def from_oda_api(self, par_dict):
+        """The arguments of `get_product` for an oda_api ``par_dict`` (e.g. the web site's API code).
+
+        oda_api's ``product_type`` becomes ``query_type``; ``T_format='mjd'``
+        with MJD numbers or strings, and numbers given as strings, are kept
+        as they are; a ``token`` logs this client in (not stored); the keys
+        that the client sets itself (``session_id``, ``query_status``, ...)
+        are dropped, with one warning naming them.
+
+        Parameters
+        ----------
+        par_dict : dict
+            What oda_api code passes as ``DispatcherAPI(...).get_product(**par_dict)``.
+
+        Returns
+        -------
+        dict
+            ``instrument``, ``product``, ``query_type`` and the parameters.
+
+        Examples
+        --------
+        >>> from astroquery_mmoda import Mmoda
+        >>> par_dict = {"instrument": "isgri", "product": "isgri_image", "product_type": "Real",
+        ...             "T1": "2003-03-15T23:27:40", "T2": "2003-03-16T00:03:12",
+        ...             "RA": "255.98", "DEC": "-37.84", "E1_keV": "28", "E2_keV": "50"}
+        >>> products = Mmoda.get_product(**Mmoda.from_oda_api(par_dict))  # doctest: +SKIP
+        """
+        from .migration import oda_api_request
+
+        request, token, dropped = oda_api_request(par_dict)
+        if token:
+            self.login(token)
+        if dropped:
+            import warnings
+
+            from .protocol import MmodaWarning
+
+            warnings.warn(f"MMODA: left out of the oda_api request, the client sets them: "
+                          f"{', '.join(dropped)}", MmodaWarning, stacklevel=2)
+        return request
 
     def get_job(self, job_id, session_id=None, *, instrument=None, product=None,
                 query_type="Real", **params):

@@ -13,6 +13,7 @@ from astroquery_mmoda.core import MmodaClass
 from astroquery_mmoda.exceptions import (InvalidQueryError, JobFailedError, LoginError,
                                          TimeoutError, TokenExpiredError)
 from astroquery_mmoda.jobs import Job
+from astroquery_mmoda.protocol import MmodaWarning
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +64,24 @@ def test_instrument_names_match_without_case_and_misspelt_ones_get_a_hint(user):
         client.list_products("emptyy")
     with pytest.raises(InvalidQueryError, match=r"no instrument 'isgri'.*list_instruments"):
         client.get_product("isgri", "isgri_image", query_type="Dummy")
+
+
+def test_oda_api_par_dict_is_taken_as_it_is(client, mmoda_token):
+    token = mmoda_token("general")
+    par_dict = {"instrument": "empty", "product": "numerical", "product_type": "Dummy", "p": "5",
+                "session_id": "ABCDEFGHIJKLMNOP", "query_status": "new", "token": token}
+    with pytest.warns(MmodaWarning, match="left out .*: session_id, query_status"):
+        request = client.from_oda_api(par_dict)
+    assert request == {"instrument": "empty", "product": "numerical", "query_type": "Dummy", "p": "5"}
+    assert client._tokens.token == token  # logged in with the par_dict's token
+    assert len(client.get_product(**request, cache=False)) >= 1
+    echo = client.from_oda_api({"instrument": "empty", "product": "echo", "product_type": "Real",
+                                "T1": "52713.0", "T2": "52714.0", "T_format": "mjd",
+                                "allow_unknown_args": True})
+    sent = client.get_product(**echo, cache=False).analysis_parameters
+    assert str(sent["T1"]).startswith("2003-03-15T00:00:00")  # MJD 52713.0, read by the server
+    with pytest.raises(InvalidQueryError, match="product_type \\(the query type\\) must be one of"):
+        client.from_oda_api({"instrument": "empty", "product": "numerical", "product_type": "isgri_image"})
 
 
 def test_parameters_table(client):

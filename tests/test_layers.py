@@ -12,8 +12,8 @@ LAYERS = {
     1: {"tokens", "metadata", "protocol", "quantities", "products"},
     2: {"token_sources", "auth", "transport", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},
-    4: {"params", "uploads", "submission", "integral", "integral_results", "campaigns"},
-    5: {"core", "integral_methods"},
+    4: {"params", "uploads", "submission", "integral", "integral_results", "campaigns", "migration"},
+    5: {"core", "integral_methods", "description_methods"},
     6: {"cli", "plots", "tutorial"},
 }
 LAYER_OF = {name: level for level, names in LAYERS.items() for name in names}
