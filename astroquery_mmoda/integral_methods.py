@@ -108,8 +108,9 @@ class IntegralMethods:
         ----------
         coordinates : `~astropy.coordinates.SkyCoord` or str
             Centre of the region (any frame; sent as ICRS degrees).
-        radius : `~astropy.units.Quantity`, optional
-            Radius within which pointings are selected (an angle).
+        radius : `~astropy.units.Quantity` or float, optional
+            Radius within which pointings are selected (an angle; a plain
+            number is in degrees).
         start_time, end_time : `~astropy.time.Time` or anything `~astropy.time.Time` takes
             The time interval (sent as UTC).
         instrument : {'isgri', 'jemx'}

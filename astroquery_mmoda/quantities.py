@@ -125,8 +125,11 @@ def energy_range(value, info):
 
 
 def angle_deg(value, name):
-    """An angle `~astropy.units.Quantity` in degrees, in (0, 180]."""
-    degrees = _scalar(value, u.deg, name, kind="an angle", example="8 * u.deg")
+    """An angle `~astropy.units.Quantity` (or a plain number of degrees) in degrees, in (0, 180]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        degrees = float(value)  # a plain number is in degrees, as in most astroquery modules
+    else:
+        degrees = _scalar(value, u.deg, name, kind="an angle", example="8 * u.deg")
     if not 0 < degrees <= 180:
         raise InvalidQueryError(f"{name} must be between 0 and 180 deg, not {degrees:g} deg")
     return degrees

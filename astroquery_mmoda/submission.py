@@ -126,6 +126,7 @@ class Submitter:
                   on_finish=self._finisher(key) if key else None)
         if key:
             job._on_decoded = self._storer(key)
+            job._on_forget = lambda job: self.journal.remove(key)
         return job
 
     def _new_job(self, key, instrument, product, query_type, wire, *, cache):
@@ -152,6 +153,7 @@ class Submitter:
                                     job_id=job.job_id, session_id=job.session_id,
                                     status=job.status, params=dict(wire, query_type=query_type))
         job._on_submit = record
+        job._on_forget = lambda job: self.journal.remove(key)
         return job
 
     def _finisher(self, key):

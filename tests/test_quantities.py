@@ -51,8 +51,9 @@ def test_energy_range():
 
 def test_angle_deg():
     assert quantities.angle_deg(60 * u.arcmin, "radius") == pytest.approx(1.0)
+    assert quantities.angle_deg(8, "radius") == 8.0  # degrees, as astroquery modules take it
     with pytest.raises(InvalidQueryError, match="radius must be an angle Quantity"):
-        quantities.angle_deg(8, "radius")
+        quantities.angle_deg("8", "radius")
     with pytest.raises(InvalidQueryError, match="radius must be an angle, not s"):
         quantities.angle_deg(8 * u.s, "radius")
     with pytest.raises(InvalidQueryError, match="between 0 and 180 deg, not 200 deg"):

@@ -110,6 +110,7 @@ class Job:
         # turned out undecodable.
         self._on_decoded = None
         self._on_undecodable = None
+        self._on_forget = None
         self._next_interval = float(conf.poll_interval)
         self._since = None       # when the job entered its current state (monotonic)
         self._last_line = time.monotonic()  # when its last INFO line was logged
@@ -337,6 +338,17 @@ class Job:
         """
         self._envelope = self._result = None
         self._released = self.finished
+
+    def forget(self):
+        """Drop the job from the journal of unfinished jobs, so that the same request is submitted anew.
+
+        The dispatcher offers no way to cancel a job: it goes on there, and
+        its ids still reach it (``Mmoda.get_job(job_id, session_id, ...)``).
+        A finished job is not in the journal; forgetting it does nothing.
+        """
+        if self._on_forget is not None:
+            self._on_forget(self)
+        self._on_submit = None  # not journaled again by this object
 
 
 def _duration(seconds):

@@ -203,7 +203,7 @@ INTEGRAL_ROWS = [
                  "radius"),
     integral_row("region-radius-energy", lambda c: c.query_region(CRAB, 8 * u.keV, **TIMES),
                  "radius"),
-    integral_row("region-radius-no-unit", lambda c: c.query_region(CRAB, 8, **TIMES), "radius"),
+    integral_row("region-radius-text", lambda c: c.query_region(CRAB, "8", **TIMES), "radius"),
     integral_row("region-times-reversed", lambda c: c.query_region(
         CRAB, 8 * u.deg, start_time=TIMES["end_time"], end_time=TIMES["start_time"]), "before"),
     integral_row("region-time-garbage", lambda c: c.query_region(

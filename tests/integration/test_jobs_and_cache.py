@@ -139,6 +139,23 @@ def test_interrupted_job_is_resumed_by_a_new_client(local_dispatcher, backend, c
     assert len(second.list_jobs()) == 0  # finished jobs leave the journal
 
 
+def test_a_forgotten_job_leaves_the_journal_and_the_request_is_submitted_anew(client, backend, fast_polls,
+                                                                              caplog):
+    name = f"forget-{id(client)}-{time.time_ns()}"
+    job = client.submit("empty-async", "dummy", src_name=name)
+    assert job.status == "submitted" and list(client.list_jobs()["job_id"]) == [job.job_id]
+    job.forget()
+    assert len(client.list_jobs()) == 0
+    with caplog.at_level("INFO", logger="astroquery"):
+        again = client.submit("empty-async", "dummy", src_name=name)
+    assert again.job_id and not any("resuming" in record.message for record in caplog.records)
+    for each in (job, again):
+        backend.finish_job(each.job_id, each.session_id)
+    with pytest.warns(MmodaWarning):
+        assert again.result(60).job_id == again.job_id
+    assert len(client.list_jobs()) == 0
+
+
 def test_get_job_resumes_by_id_from_the_journal(client, backend, fast_polls):
     job = client.submit("empty-async", "dummy", src_name=f"by-id-{id(client)}")
     assert job.status == "submitted"
