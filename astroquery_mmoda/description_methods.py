@@ -109,3 +109,17 @@ class DescriptionMethods:
         return _params.parameters_table(self._product_parameters(instrument, product),
                                         instrument=instrument, product=product,
                                         server=self.server)
+
+    def get_product_description(self, instrument, product):
+        """Print a product's parameters, as oda_api's method of this name does (for migrants).
+
+        `get_parameters` returns them as a `~astropy.table.Table`.
+
+        Parameters
+        ----------
+        instrument, product : str
+        """
+        table = self.get_parameters(instrument, product)
+        print(f"parameters of the {table.meta['instrument']} product {product} "
+              f"({len(table)}; see Mmoda.get_parameters):")
+        table.pprint(max_lines=-1, max_width=-1)

@@ -180,12 +180,37 @@ scw_list, catalog, time_bin, detection_threshold
     return info.products[kind], params, meta
 
 
+# The keyword arguments of the INTEGRAL methods, and habits of other clients: an extra parameter
+# named like one of them is a mistake worth a hint rather than a parameter sent to the server.
+METHOD_ARGUMENTS = ("start_time", "end_time", "instrument", "energy_range", "max_pointings", "osa_version",
+                    "scw_list", "detection_threshold", "time_bin", "catalog", "radius", "split_by",
+                    "drop_empty", "query_type", "timeout", "cache", "get_query_payload")
+_HABITS = {
+    "async_job": "use the method's _async form (e.g. get_lightcurve_async), which returns the Job",
+    "wait": "use the method's _async form to submit without waiting",
+    "verbose": "set the log level instead: from astroquery import log; log.setLevel('INFO')",
+    "product_type": "give query_type='Real' or 'Dummy' (oda_api's product_type is the query type)",
+    "coordinates": "give the position as the first argument",
+}
+
+
 def add_extra_params(params, extra):
-    """``params`` updated with the user's other product parameters, which may not repeat them."""
+    """``params`` updated with the user's other product parameters, which may not repeat them.
+
+    Extra parameters named like an argument of the methods (``energy=`` for
+    ``energy_range=``) or after another client's habit (``async_job=``,
+    ``verbose=``) are refused with a hint.
+    """
     reserved = set(extra) & set(params)
     if reserved:
         raise InvalidQueryError(f"give {', '.join(sorted(reserved))} through the method's own "
                                 "arguments, not as extra parameters")
+    for name in extra:
+        if name in _HABITS:
+            raise InvalidQueryError(f"{name}= is not an argument of the INTEGRAL methods: {_HABITS[name]}")
+        hint = suggest(name, METHOD_ARGUMENTS)
+        if hint and name not in _params.CONTROL_ARGS and not name[:1].isupper():
+            raise InvalidQueryError(f"{name}= is not an argument of the INTEGRAL methods{hint}")
     params.update(extra)
     return params
 

@@ -84,6 +84,13 @@ def test_oda_api_par_dict_is_taken_as_it_is(client, mmoda_token):
         client.from_oda_api({"instrument": "empty", "product": "numerical", "product_type": "isgri_image"})
 
 
+def test_product_description_prints_the_parameters(client, capsys):
+    client.get_product_description("EMPTY", "numerical")
+    out = capsys.readouterr().out
+    assert out.startswith("parameters of the empty product numerical (")
+    assert "\np " in out or " p " in out
+
+
 def test_parameters_table(client):
     table = client.get_parameters("empty", "numerical")
     assert list(table.colnames) == ["name", "default", "unit", "query", "allowed_values", "min",

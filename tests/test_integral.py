@@ -72,6 +72,23 @@ def test_instrument_names_in_any_case():
                                        catalog=None) == {"time_bin": None, "energy_range": None}
 
 
+@pytest.mark.parametrize("name, message", [
+    ("energy", r"energy= is not an argument of the INTEGRAL methods \(did you mean 'energy_range'\?\)"),
+    ("timebin", r"did you mean 'time_bin'"),
+    ("async_job", "use the method's _async form"),
+    ("verbose", r"log.setLevel\('INFO'\)"),
+    ("product_type", "query_type='Real' or 'Dummy'"),
+])
+def test_extra_parameters_that_look_like_arguments_get_a_hint(name, message):
+    with pytest.raises(InvalidQueryError, match=message):
+        integral.add_extra_params({}, {name: 1})
+
+
+def test_extra_parameters_of_the_product_are_added():
+    extra = {"time_bin_format": "sec", "E1_keV": 25.0, "src_name": "Crab", "integral_data_rights": "public"}
+    assert integral.add_extra_params({"RA": 1.0}, extra) == dict(extra, RA=1.0)
+
+
 def test_check_pointings_names_the_role_needed():
     assert integral.check_pointings(50, (), logged_in=False) == 50
     assert integral.check_pointings(500, {"unige-hpc-full"}, logged_in=True) == 500

@@ -95,3 +95,12 @@ def test_result_mappings_name_what_they_hold_and_show_as_html():
     with pytest.raises(KeyError, match=r"no product 'lc'.*there are: 'lc_<Crab>'"):
         products["lc"]
     assert "<td>lc_&lt;Crab&gt;</td><td>text</td>" in products._repr_html_()
+
+
+def test_product_set_show_prints_what_oda_api_prints(capsys):
+    from astroquery_mmoda.products import ProductSet
+
+    ProductSet([("lc_Crab", "text", "1.0", {"src_name": "Crab"}), ("catalog", "catalog", "x", {})]).show()
+    assert capsys.readouterr().out.splitlines() == [
+        "ID=0 prod_name=lc_Crab kind=text meta_data: {'src_name': 'Crab'}",
+        "ID=1 prod_name=catalog kind=catalog meta_data: {}"]

@@ -165,6 +165,12 @@ class ProductSet(Mapping):
             plan.append((directory / f"{candidate}{suffix}", _file_content(self.kind[name], value)))
         return plan
 
+    def show(self):
+        """Print one line per product, as oda_api's ``DataCollection.show()`` does (for migrants)."""
+        for index, name in enumerate(self._values):
+            print(_redact(f"ID={index} prod_name={name} kind={self.kind[name]} "
+                          f"meta_data: {_short(self.meta[name], 300)}"))
+
     def _repr_html_(self):
         rows = [[name, self.kind[name], _summary(self.kind[name], value), self.meta[name].get("src_name")]
                 for name, value in self._values.items()]
