@@ -8,7 +8,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "astroquery_mmoda"
 
 # Lowest first: keep in step with the picture in docs/design.rst.
 LAYERS = {
-    0: {"version", "exceptions", "redaction", "server_urls", "writing", "callers", "display"},
+    0: {"version", "exceptions", "redaction", "server_urls", "writing", "callers", "display", "progress"},
     1: {"tokens", "metadata", "protocol", "quantities", "products"},
     2: {"token_sources", "auth", "transport", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},

@@ -8,21 +8,10 @@ from astroquery import log
 from .. import conf
 from ..display import html_table as _html_table
 from ..exceptions import DispatcherUnavailable, TimeoutError
+from ..progress import Progress, interactive
 from .job import _duration, _seconds
 
 __all__ = ["JobGroup"]
-
-
-def _interactive():
-    import sys
-
-    try:
-        from IPython import get_ipython
-        if get_ipython() is not None:
-            return True
-    except ImportError:
-        pass
-    return sys.stdout.isatty()
 
 
 class JobGroup:
@@ -145,15 +134,12 @@ class JobGroup:
 
         timeout = _seconds(timeout if timeout is not None else conf.job_timeout, "timeout")
         deadline = time.monotonic() + timeout
-        show_progress = _interactive() if show_progress is None else show_progress
+        show_progress = interactive() if show_progress is None else show_progress
         due = {index: 0.0 for index in self._pending()}
         intervals = {index: float(conf.poll_interval) for index in due}
         last_summary = None
         last_line = since = time.monotonic()
-        bar = None
-        if show_progress:
-            from astropy.utils.console import ProgressBar
-            bar = ProgressBar(len(self.jobs))
+        bar = Progress(len(self.jobs)) if show_progress else None
         try:
             with ThreadPoolExecutor(max_workers=max(1, int(conf.max_concurrent))) as pool:
                 for index in range(len(self.jobs)):
@@ -165,11 +151,11 @@ class JobGroup:
                     if summary != last_summary:
                         log.info(f"MMODA jobs: {summary}")
                         last_summary, last_line, since = summary, now, now
+                        if bar is not None:
+                            bar.update(len(self.jobs) - len(pending), summary)
                     elif now - last_line >= float(conf.heartbeat):
                         log.info(f"MMODA jobs: still {summary} after {_duration(now - since)}")
                         last_line = now
-                        if bar is not None:
-                            bar.update(len(self.jobs) - len(pending))
                     if not pending:
                         break
                     now = time.monotonic()
@@ -191,7 +177,7 @@ class JobGroup:
             raise
         finally:
             if bar is not None:
-                bar.__exit__(None, None, None)
+                bar.close()
         return self
 
     def results(self):
