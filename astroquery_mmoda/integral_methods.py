@@ -107,7 +107,9 @@ class IntegralMethods:
         Parameters
         ----------
         coordinates : `~astropy.coordinates.SkyCoord` or str
-            Centre of the region (any frame; sent as ICRS degrees).
+            Centre of the region (any frame; sent as ICRS degrees): a
+            SkyCoord, coordinates as text, or an object name such as
+            ``'Crab'`` (resolved by CDS Sesame, as astroquery modules do).
         radius : `~astropy.units.Quantity` or float, optional
             Radius within which pointings are selected (an angle; a plain
             number is in degrees).

@@ -55,28 +55,52 @@ def _number(value):
 
 
 def sky_position(coordinates):
-    """A single ICRS `~astropy.coordinates.SkyCoord` from a SkyCoord or a coordinate string."""
+    """A single ICRS `~astropy.coordinates.SkyCoord` from a SkyCoord, coordinates as text, or a name.
+
+    A text that is not coordinates is resolved as an object name (``'Crab'``,
+    ``'4U 1700-377'``) through CDS Sesame, as astroquery modules do
+    (`~astropy.coordinates.SkyCoord.from_name`; this needs the internet).
+    """
     from astropy.coordinates import SkyCoord
 
     if isinstance(coordinates, SkyCoord):
         position = coordinates
     elif isinstance(coordinates, str) and coordinates.strip():
-        try:
-            position = SkyCoord(coordinates, frame="icrs")
-        except (ValueError, u.UnitsError):
-            try:
-                position = SkyCoord(coordinates, frame="icrs", unit="deg")
-            except (ValueError, u.UnitsError):
-                raise InvalidQueryError(
-                    f"coordinates {coordinates!r} are not coordinates; give a SkyCoord (e.g. "
-                    "SkyCoord.from_name(...)) or a string like '255.98 -37.84' or "
-                    "'17h03m56.8s -37d50m39s'") from None
+        position = _parse_coordinates(coordinates) or _resolve_name(coordinates)
     else:
         raise InvalidQueryError(f"coordinates must be a SkyCoord or a string, not "
                                 f"{type(coordinates).__name__}")
     if not position.isscalar:
         raise InvalidQueryError("coordinates must be a single position")
     return position.icrs
+
+
+def _parse_coordinates(text):
+    """``text`` read as coordinates (sexagesimal, or degrees), or None."""
+    from astropy.coordinates import SkyCoord
+
+    for unit in (None, "deg"):
+        try:
+            return SkyCoord(text, frame="icrs", unit=unit)
+        except (ValueError, u.UnitsError, TypeError):
+            continue
+    return None
+
+
+def _resolve_name(name):
+    """The position of an object name from Sesame, or an error saying what to give instead."""
+    from astropy.coordinates import SkyCoord
+    from astropy.coordinates.name_resolve import NameResolveError
+
+    try:
+        return SkyCoord.from_name(name.strip(), frame="icrs")
+    except (NameResolveError, OSError, ValueError) as exc:
+        reason = "the name is unknown to Sesame" if isinstance(exc, NameResolveError) and \
+            "Unable to find" in str(exc) else "Sesame could not be asked"
+        raise InvalidQueryError(
+            f"coordinates {name[:80]!r} are not coordinates, and {reason}; give a SkyCoord (e.g. "
+            "SkyCoord.from_name(...)) or a string like '255.98 -37.84' or "
+            "'17h03m56.8s -37d50m39s'") from None
 
 
 def time_range(start_time, end_time):

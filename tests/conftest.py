@@ -19,6 +19,19 @@ def _private_astropy_cache(tmp_path_factory):
         yield
 
 
+@pytest.fixture(autouse=True)
+def _offline_sesame(monkeypatch):
+    """Name resolution never leaves the machine: Sesame answers "unreachable" unless a test records it."""
+    import urllib.error
+
+    from astropy.coordinates import name_resolve
+
+    def unreachable(url, *args, **kwargs):
+        raise urllib.error.URLError("no internet in the tests")
+
+    monkeypatch.setattr(name_resolve, "download_file", unreachable)
+
+
 def _load_server_differences():
     # A plain file beside the integration tests, loaded by path (tests are not a package).
     path = Path(__file__).parent / "integration" / "server_differences.py"

@@ -23,6 +23,27 @@ def test_sky_position():
         quantities.sky_position(SkyCoord([1, 2], [3, 4], unit="deg"))
 
 
+def test_names_are_resolved_by_sesame(monkeypatch):
+    from pathlib import Path
+
+    from astropy.coordinates import name_resolve
+
+    recorded = Path(__file__).parent / "data" / "sesame_crab.txt"  # a Sesame answer for "Crab"
+    asked = []
+    monkeypatch.setattr(name_resolve, "download_file",
+                        lambda url, *args, **kwargs: asked.append(url) or str(recorded))
+    position = quantities.sky_position("Crab")
+    assert (position.ra.deg, position.dec.deg) == pytest.approx((83.63308333, 22.0145))
+    assert asked and asked[0].endswith("?Crab")
+    assert quantities.sky_position("83.63 22.01").ra.deg == pytest.approx(83.63)  # no Sesame for numbers
+    assert len(asked) == 1
+
+
+def test_a_name_sesame_cannot_resolve_says_so():
+    with pytest.raises(InvalidQueryError, match="'Crab nebula' are not coordinates, and Sesame could not"):
+        quantities.sky_position("Crab nebula")
+
+
 def test_time_range():
     start, end = quantities.time_range("2003-03-15", Time("2003-03-16"))
     assert (start.isot, end.isot) == ("2003-03-15T00:00:00.000", "2003-03-16T00:00:00.000")
