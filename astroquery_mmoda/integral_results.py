@@ -20,6 +20,7 @@ from .callers import user_stacklevel
 from .display import html_table, missing_name
 from .exceptions import InvalidQueryError, ProtocolError
 from .writing import write_files
+from .xspec import set_xspec_options
 
 __all__ = ["LightCurveSet", "Spectrum", "SpectrumSet", "catalog_result", "group_spectra",
            "images_result", "lightcurve_result", "lightcurve_to_timeseries", "select_sources",
@@ -339,7 +340,8 @@ class Spectrum:
     def __repr__(self):
         return f"<Spectrum {self.src_name!r}: spectrum, arf, rmf>"
 
-    def write(self, directory=".", *, overwrite=False, prefix=""):
+    def write(self, directory=".", *, overwrite=False, prefix="", systematic_fraction=None,
+              min_counts=None):
         """Write the three files, with ``RESPFILE``/``ANCRFILE`` pointing at each other.
 
         File names are ``prefix`` plus the source name reduced to letters,
@@ -357,6 +359,12 @@ class Spectrum:
             exists, nothing is written.
         prefix : str
             Put before each file name.
+        systematic_fraction : float, optional
+            The fractional systematic error of every channel (``SYS_ERR``),
+            as oda_api's ``systematic_fraction``.
+        min_counts : float, optional
+            Group adjacent channels to at least this many counts each
+            (``GROUPING``, as ``grppha``'s ``group min``).
 
         Returns
         -------
@@ -371,17 +379,20 @@ class Spectrum:
             When a target is a symbolic link or not a regular file.
         """
         directory = Path(directory)
-        plan = self._file_plan(directory, _safe_file_name(prefix + self.src_name))
+        plan = self._file_plan(directory, _safe_file_name(prefix + self.src_name),
+                               systematic_fraction=systematic_fraction, min_counts=min_counts)
         directory.mkdir(parents=True, exist_ok=True)
         write_files(plan.values(), overwrite=overwrite)
         return {kind: path for kind, (path, _) in plan.items()}
 
-    def _file_plan(self, directory, base):
+    def _file_plan(self, directory, base, **xspec_options):
         """``{part: (path, content)}`` of the three files named from ``base``."""
         names = {kind: f"{base}_{kind}.fits" for kind in _SPECTRUM_PARTS}
         spectrum = fits.HDUList([hdu.copy() for hdu in self.spectrum])
-        for hdu in spectrum[1:]:
-            if hdu.header.get("HDUCLAS1") == "SPECTRUM" or hdu is spectrum[1]:
+        for index, hdu in enumerate(spectrum[1:], 1):
+            if hdu.header.get("HDUCLAS1") == "SPECTRUM" or index == 1:
+                if any(value is not None for value in xspec_options.values()):
+                    hdu = spectrum[index] = set_xspec_options(hdu, **xspec_options)
                 _set_card(hdu.header, "RESPFILE", names["rmf"], "redistribution matrix")
                 _set_card(hdu.header, "ANCRFILE", names["arf"], "ancillary response")
                 hdu.header.setdefault("BACKFILE", "NONE")
@@ -411,7 +422,8 @@ class SpectrumSet(_NamedResults):
 
     _what = "spectrum"
 
-    def write(self, directory=".", *, overwrite=False, prefix=""):
+    def write(self, directory=".", *, overwrite=False, prefix="", systematic_fraction=None,
+              min_counts=None):
         """Write every source's spectrum, ARF and RMF, all or nothing.
 
         Names as for `Spectrum.write`; sources whose names give the same file
@@ -428,6 +440,8 @@ class SpectrumSet(_NamedResults):
             exists, nothing is written.
         prefix : str
             Put before each file name.
+        systematic_fraction, min_counts : float, optional
+            As for `Spectrum.write`.
 
         Returns
         -------
@@ -443,7 +457,8 @@ class SpectrumSet(_NamedResults):
         plans, taken = {}, set()
         for name, spectrum in self.items():
             base = _unique_base(_safe_file_name(prefix + name), taken)
-            plans[name] = spectrum._file_plan(directory, base)
+            plans[name] = spectrum._file_plan(directory, base, systematic_fraction=systematic_fraction,
+                                              min_counts=min_counts)
         directory.mkdir(parents=True, exist_ok=True)
         write_files([item for plan in plans.values() for item in plan.values()], overwrite=overwrite)
         return {name: {kind: path for kind, (path, _) in plan.items()} for name, plan in plans.items()}

@@ -9,7 +9,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "astroquery_mmoda"
 # Lowest first: keep in step with the picture in docs/design.rst.
 LAYERS = {
     0: {"version", "exceptions", "redaction", "server_urls", "writing", "callers", "display", "progress"},
-    1: {"tokens", "metadata", "protocol", "quantities", "products"},
+    1: {"tokens", "metadata", "protocol", "quantities", "products", "xspec"},
     2: {"token_sources", "auth", "transport", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},
     4: {"params", "uploads", "submission", "integral", "integral_results", "campaigns", "migration"},
