@@ -11,13 +11,14 @@ from astropy import units as u
 
 from . import params as _params
 from . import quantities
+from .catalogs import add_sources
 from .params import suggest
 from .exceptions import InvalidQueryError
 from .integral_results import (LightCurveSet, Spectrum, SpectrumSet, catalog_result,  # noqa: F401
                                group_spectra, images_result, lightcurve_result,
                                lightcurve_to_timeseries, select_sources, shape_catalog)
 
-__all__ = ["INSTRUMENTS", "LightCurveSet", "Spectrum", "SpectrumSet", "select_sources"]
+__all__ = ["INSTRUMENTS", "LightCurveSet", "Spectrum", "SpectrumSet", "add_sources", "select_sources"]
 
 
 @dataclass(frozen=True)

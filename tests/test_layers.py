@@ -12,7 +12,8 @@ LAYERS = {
     1: {"tokens", "metadata", "protocol", "quantities", "products", "xspec"},
     2: {"token_sources", "auth", "transport", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},
-    4: {"params", "uploads", "submission", "integral", "integral_results", "campaigns", "migration"},
+    4: {"params", "uploads", "submission", "integral", "integral_results", "campaigns", "migration",
+        "catalogs"},
     5: {"core", "integral_methods", "description_methods"},
     6: {"cli", "plots", "tutorial"},
 }
