@@ -6,6 +6,7 @@ from astroquery import log
 from astroquery.query import QueryWithLogin
 
 from . import conf
+from . import integral
 from . import params as _params
 from .dispatcher import DispatcherClient
 from .exceptions import InvalidQueryError
@@ -177,6 +178,10 @@ class MmodaClass(DescriptionMethods, IntegralMethods, _TokenLogin):
         _params.check_request(instrument, product, query_type, params)
         if validate:
             instrument = self._instrument(instrument)
+            if params.get("max_pointings") is not None and instrument in integral.INSTRUMENTS:
+                # As the INTEGRAL methods check it: the token's roles set the limit.
+                roles, logged_in = self._integral_login(need_roles=True)
+                integral.check_pointings(params["max_pointings"], roles, logged_in=logged_in)
             return instrument, _params.check_params(instrument, product, params,
                                                     self._product_parameters(instrument, product))
         meta = self._meta_cache.get((self.server, instrument))

@@ -285,7 +285,26 @@ def check_params(instrument, product, params, specs):
         value = wire_value(name, value, spec.get("unit"))
         check_restrictions(name, value, spec)
         converted[name] = value
+    _check_time_order(converted)
     return converted
+
+
+def _check_time_order(converted):
+    """Refuse ``T1`` at or after ``T2`` (swapped times), as the INTEGRAL methods do."""
+    from astropy.time import Time
+
+    times = []
+    for name in TIME_PARAMETERS:
+        value = converted.get(name)
+        try:
+            if converted.get("T_format") == "mjd" or isinstance(value, (int, float)):
+                times.append(Time(float(value), format="mjd"))
+            else:
+                times.append(Time(value))
+        except (TypeError, ValueError):
+            return  # not both given, or in a form only the server reads
+    if times[0] >= times[1]:
+        raise InvalidQueryError(f"T1 ({converted['T1']}) must be before T2 ({converted['T2']})")
 
 
 def convert_unchecked(params, meta=None):

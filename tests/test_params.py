@@ -115,6 +115,17 @@ def test_restrictions_refuse_containers_and_never_print_huge_values():
     params.check_restrictions("scw_list", ["066500220010.001"], dict(spec("scw_list"), default=""))
 
 
+def test_swapped_times_are_refused_as_the_integral_methods_refuse_them():
+    specs = [spec("T1", query="src_query"), spec("T2", query="src_query")]
+    with pytest.raises(InvalidQueryError, match=r"T1 \(2003-03-16T00:00:00.000\) must be before T2"):
+        params.check_params("isgri", "isgri_image", {"T1": Time("2003-03-16"), "T2": Time("2003-03-15")},
+                            specs)
+    with pytest.raises(InvalidQueryError, match=r"T1 \(52714.0\) must be before T2 \(52713.0\)"):
+        params.check_params("isgri", "isgri_image", {"T1": 52714.0, "T2": 52713.0, "T_format": "mjd"}, specs)
+    assert params.check_params("isgri", "isgri_image", {"T1": "2003-03-15", "T2": "2003-03-16"}, specs)
+    assert params.check_params("isgri", "isgri_image", {"T1": "2003-03-15"}, specs) == {"T1": "2003-03-15"}
+
+
 def test_check_params_converts_and_validates():
     specs = params.product_parameters("empty", "numerical", META)
     assert params.check_params("empty", "numerical", {"p": 5 * u.W, "T1": 1 * u.min, "dry_run": True},

@@ -136,6 +136,20 @@ def test_filter_spectra_and_xspec_files(mmoda, catalog, tmp_path):
         assert header["NAME"] == "OAO 1657-415"
 
 
+def test_get_product_checks_what_the_integral_methods_check(mmoda, requests_sent):
+    from astroquery_mmoda.exceptions import InvalidQueryError
+
+    mmoda.get_parameters("isgri", "isgri_image")  # the description, fetched once
+    requests_sent.clear()
+    common = dict(RA=ISGRI_FIELD.ra.deg, DEC=ISGRI_FIELD.dec.deg, query_type="Dummy")
+    with pytest.raises(InvalidQueryError, match="max_pointings=100 is above 50, which needs the 'unige-hpc"):
+        mmoda.get_product("ISGRI", "isgri_image", T1="2003-03-15", T2="2003-03-16", max_pointings=100,
+                          **common)
+    with pytest.raises(InvalidQueryError, match="T1 .* must be before T2"):
+        mmoda.get_product("isgri", "isgri_image", T1="2003-03-16", T2="2003-03-15", **common)
+    assert not any("run_analysis" in url for url in requests_sent)  # no product was asked for
+
+
 def test_isgri_light_curve_equals_the_served_file(mmoda, catalog, integral_dispatcher):
     chosen = select_sources(catalog)
     curves = mmoda.get_lightcurve(ISGRI_FIELD, **ISGRI_TIMES, catalog=chosen, time_bin=100 * u.s,
