@@ -85,3 +85,26 @@ def test_logical_variable_length_cells_as_booleans_or_as_raw_characters():
         assert ["".join(cell.tolist()) for cell in out["A"]] == ["ab", "c", ""]
         with read_back(fits.BinTableHDU(out)) as written:
             assert [cell.tolist() for cell in written[1].data["L"]] == [[True, False], [False], []]
+
+
+@pytest.mark.parametrize("form, cells", [
+    ("PE()", [np.arange(3, dtype=np.float32), np.zeros(0, np.float32), np.ones(5, np.float32)]),
+    ("PD()", [np.arange(2.0)] * 4),  # every cell as long: no 2-D object array
+    ("QJ()", [np.arange(3, dtype=np.int32), np.arange(1, dtype=np.int32)]),
+    ("PB()", [np.array([1, 255], dtype=np.uint8), np.array([7], dtype=np.uint8)]),
+    ("PC()", [np.array([1 + 2j, 3j], dtype=np.complex64)]),
+])
+def test_numeric_variable_length_columns_are_what_astropy_reads(form, cells):
+    """The fast path for plain numeric cells gives astropy's own column: values, dtypes, maximum."""
+    hdu = fits.BinTableHDU.from_columns([fits.Column("V", form, array=cells),
+                                         fits.Column("N", "J", array=np.arange(len(cells)))])
+    with read_back(hdu) as hdul:
+        served = hdul[1].data
+        expected = served["V"]
+        out = safe_loads(pickle.dumps(served))
+    got = out["V"]
+    assert isinstance(got, _VLF) and got.max == expected.max and got.element_dtype == expected.element_dtype
+    assert [cell.dtype for cell in got] == [cell.dtype for cell in expected]
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected))
+    with read_back(fits.BinTableHDU(out)) as written:  # and written back as it came
+        assert all(np.array_equal(a, b) for a, b in zip(written[1].data["V"], expected))
