@@ -286,12 +286,15 @@ def plot_image(hdul, *, catalog=None, ax=None, extension=_DEFAULT_MAP, label_sou
     if ax is None:
         ax = plt.figure().add_subplot(projection=wcs)
     finite = data[np.isfinite(data)]
+    kind = str(hdu.header.get("IMATYPE", hdu.name or "")).strip()
     norm = None
     if finite.size and finite.min() < finite.max():
-        norm = ImageNormalize(finite, interval=AsymmetricPercentileInterval(0.5, 99.9),
+        # A significance map's sources are its few brightest pixels: the scale reaches its maximum,
+        # so that a 21-sigma source does not look like a 7-sigma one.
+        upper = 100.0 if kind.upper() == "SIGNIFICANCE" else 99.9
+        norm = ImageNormalize(finite, interval=AsymmetricPercentileInterval(0.5, upper),
                               stretch=AsinhStretch(0.1))
     image = ax.imshow(data, origin="lower", cmap="inferno", norm=norm, interpolation="nearest")
-    kind = str(hdu.header.get("IMATYPE", hdu.name or "")).strip()
     if colorbar:
         unit = str(hdu.header.get("BUNIT", "")).strip()
         ax.figure.colorbar(image, ax=ax, label=_plain(kind.lower() + (f" [{unit}]" if unit else "")))
@@ -338,9 +341,15 @@ def _mark_sources(ax, sources, wcs, shape, SkyCoord, label_sources):
     from matplotlib import patheffects
 
     outline = [patheffects.withStroke(linewidth=2.5, foreground="black")]
+    near = 0.08 * max(shape)  # labels of sources closer than this would overlap
+    placed = []
     for name, px, py in zip(np.array(names)[inside], x[inside], y[inside]):
-        ax.annotate(_plain(name), (px, py), xytext=(8, 8), textcoords="offset points", color="cyan",
+        crowd = sum(np.hypot(px - qx, py - qy) < near for qx, qy in placed)
+        # Neighbours' labels go alternately below and above, further each time.
+        rise = 8 if crowd == 0 else (-14 - 12 * (crowd // 2) if crowd % 2 else 8 + 12 * (crowd // 2))
+        ax.annotate(_plain(name), (px, py), xytext=(8, rise), textcoords="offset points", color="cyan",
                     fontsize=9, path_effects=outline)
+        placed.append((px, py))
 
 
 # -- spectra ----------------------------------------------------------------------------------

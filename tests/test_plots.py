@@ -264,6 +264,19 @@ def test_server_text_is_never_mathtext(tmp_path):
     assert plot_spectrum(spectrum, title=r"$\gamma$ rays").get_title() == r"$\gamma$ rays"
 
 
+def test_close_sources_get_labels_apart_and_the_significance_scale_reaches_the_brightest():
+    hdul, catalog = make_mosaic(), make_catalog()
+    ra, dec = float(catalog["ra"][0]), float(catalog["dec"][0])
+    crowded = Table({"src_names": ["A", "B", "C"], "ra": [ra, ra + 0.05, ra - 0.05] * u.deg,
+                     "dec": [dec, dec, dec + 0.05] * u.deg, "significance": [21.0, 9.0, 12.0]})
+    crowded.meta.update(catalog.meta)
+    ax = plot_image(hdul, catalog=crowded)
+    offsets = [text.xyann for text in ax.texts]
+    assert len(set(offsets)) == 3  # no two labels in the same place
+    image = ax.get_images()[0]
+    assert image.norm.vmax == pytest.approx(np.nanmax(hdul[4].data))
+
+
 def test_image_source_at_reference_pixel():
     hdul = make_mosaic()
     catalog = Table({"src_names": ["centre"], "ra": [CENTRE[0]], "dec": [CENTRE[1]],
