@@ -238,7 +238,7 @@ def test_query_payloads_pin_the_wire_parameters(mmoda, catalog, requests_sent):
 @pytest.mark.parametrize("call, message", [
     (dict(start_time="2003-03-16", end_time="2003-03-15"), "before end_time"),
     (dict(radius=-1 * u.deg), "between 0 and 180"),
-    (dict(radius=8), "angle Quantity"),
+    (dict(radius="8"), "angle Quantity"),  # a plain number is degrees
     (dict(energy_range=(80, 30) * u.keV), "below the upper"),
     (dict(energy_range=(5, 30) * u.keV), "outside the isgri range"),
     (dict(energy_range=(30, 80)), "Quantity"),
