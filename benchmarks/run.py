@@ -630,8 +630,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: 2 repetitions, 20 s of polling, 20 jobs")
-    parser.add_argument("--output", default=str(HERE / "results.md"),
-                        help="the Markdown report (default: benchmarks/results.md)")
+    parser.add_argument("--server", default="1.3.3",
+                        help="the local dispatcher to measure against: 1.3.3 (default) or current "
+                             "(needs MMODA_DISPATCHER_SOURCES)")
+    parser.add_argument("--output", default=None,
+                        help="the Markdown report (default: benchmarks/results.md, or "
+                             "results-current.md with --server current)")
     parser.add_argument("--oda-venv", default=None,
                         help="virtual environment for oda-api 1.3.5 (default: under ~/.cache)")
     parser.add_argument("--report-only", action="store_true",
@@ -640,6 +644,9 @@ def main():
                         help="measure only these sections (comma-separated, of "
                              f"{','.join(SECTIONS)}) and merge them into the last full run")
     options = parser.parse_args()
+    if options.output is None:
+        options.output = str(HERE / ("results.md" if options.server == "1.3.3"
+                                     else f"results-{options.server}.md"))
     sections = SECTIONS
     if options.only:
         sections = tuple(name.strip() for name in options.only.split(",") if name.strip())
@@ -656,13 +663,14 @@ def main():
     options.poll_seconds = 20.0 if options.quick else 120.0
     options.jobs = 20 if options.quick else 100
 
-    from astroquery_mmoda.testing import DISPATCHER_VERSION, LocalDispatcher
+    from astroquery_mmoda.testing import LocalDispatcher
+    from astroquery_mmoda.testing.servers import get_server
 
     started = time.monotonic()
     oda = provision_oda_api(Path(options.oda_venv) if options.oda_venv else default_oda_venv())
     ours = Path(sys.executable)
     info = {"date": datetime.date.today().isoformat(), "machine": machine(),
-            "dispatcher_version": DISPATCHER_VERSION, "repeat": options.repeat,
+            "dispatcher_version": get_server(options.server).version, "repeat": options.repeat,
             "repeat_decode": options.repeat_decode, "repeat_slow": options.repeat_slow,
             "versions_ours": package_versions(ours, ["astroquery_mmoda", "astroquery", "astropy",
                                                      "numpy", "requests"]),
@@ -670,7 +678,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix="mmoda-bench-")
     PYCACHE["prefix"] = os.path.join(workdir, "pycache")
     try:
-        with LocalDispatcher() as dispatcher:
+        with LocalDispatcher(server=options.server) as dispatcher:
             bench = Bench(options, ours, oda, dispatcher, workdir)
             for name in sections:
                 log(f"{name} ...")
