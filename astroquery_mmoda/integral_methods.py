@@ -53,6 +53,8 @@ class IntegralMethods:
     def _integral_result(self, instrument, kind, coordinates, *, start_time, end_time, query_type,
                          timeout, cache, get_query_payload, options, params, shape, split_by="count"):
         """One job's products shaped by ``shape(products, meta)``, or a campaign's combination."""
+        if split_by not in ("count", "revolution"):
+            raise InvalidQueryError(f"split_by must be 'count' or 'revolution', not {split_by!r}")
         instrument, product, wire, meta, campaign_scws, roles = self._integral_request(
             instrument, kind, coordinates, start_time=start_time, end_time=end_time, options=options,
             params=params)

@@ -234,6 +234,8 @@ INTEGRAL_ROWS = [
         CRAB, time_bin=1 * u.s, **TIMES), "time_bin"),
     integral_row("lightcurve-bin-no-unit", lambda c: c.get_lightcurve(
         CRAB, time_bin=100, **TIMES), "time_bin"),
+    integral_row("region-split-by-bad", lambda c: c.query_region(CRAB, 8 * u.deg, split_by="day", **TIMES),
+                 "split_by must be 'count' or 'revolution'"),
     integral_row("region-radius-array", lambda c: c.query_region(CRAB, [1, 2] * u.deg, **TIMES),
                  "radius"),
     integral_row("region-scw-int", lambda c: c.query_region(CRAB, 8 * u.deg, scw_list=12, **TIMES),
