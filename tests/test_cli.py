@@ -338,7 +338,11 @@ def test_interrupt_is_exit_130_with_how_to_resume(cli, backend):
             if "waiting for it" in line:
                 break
         process.send_signal(signal.SIGINT)
-        stdout, rest = process.communicate(timeout=600)
+        try:
+            stdout, rest = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # a first Ctrl-C swallowed by clean-up code: press again
+            process.send_signal(signal.SIGINT)
+            stdout, rest = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()

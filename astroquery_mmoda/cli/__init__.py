@@ -42,6 +42,10 @@ Errors are written to stderr as one line ``mmoda: error: ...`` (with the
 traceback at ``-vv``).
 """
 import argparse
+import contextlib
+import os
+import signal
+import threading
 
 from . import commands as _commands
 from .output import Output, error_message, exit_code, format_table, report, resume_hint  # noqa: F401
@@ -165,20 +169,53 @@ def main(argv=None):
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     verbosity = getattr(args, "verbose", 0) or 0
     session = _commands.Session(args)
-    with Output(verbosity):
+    with Output(verbosity), _second_interrupt_leaves(lambda: _interrupted(session, args)):
         try:
             return args.handler(session, args)
         except KeyboardInterrupt:
-            job = session.job
-            message = "interrupted"
-            if job is not None and job.job_id and not job.finished:
-                message += (f"; MMODA job {job.job_id} goes on. Resume it with: "
-                            f"{resume_hint(job, getattr(args, 'output', '.'))}")
-            elif args.command == "get":
-                message += ("; a job already submitted goes on: repeat the command to resume it "
-                            f"(see '{PROG} jobs')")
-            report(message)
+            report(_interrupted(session, args))
             return EXIT_INTERRUPTED
         except Exception as exc:  # every failure becomes one line and an exit code
             report(error_message(exc, session), verbosity=verbosity, exc=exc)
             return exit_code(exc)
+
+
+def _interrupted(session, args):
+    """The message of an interrupted command: how to resume its job."""
+    job = session.job
+    message = "interrupted"
+    if job is not None and job.job_id and not job.finished:
+        message += (f"; MMODA job {job.job_id} goes on. Resume it with: "
+                    f"{resume_hint(job, getattr(args, 'output', '.'))}")
+    elif args.command == "get":
+        message += ("; a job already submitted goes on: repeat the command to resume it "
+                    f"(see '{PROG} jobs')")
+    return message
+
+
+@contextlib.contextmanager
+def _second_interrupt_leaves(message):
+    """Ctrl-C interrupts the command; a second Ctrl-C leaves at once, with the same message.
+
+    The first one is Python's KeyboardInterrupt; should clean-up code swallow it
+    (one raised inside a finalizer is only printed), the second one still ends
+    the command.
+    """
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    count = [0]
+
+    def handle(signum, frame):
+        count[0] += 1
+        if count[0] > 1:
+            report(message())
+            os._exit(EXIT_INTERRUPTED)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handle)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
