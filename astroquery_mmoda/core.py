@@ -150,6 +150,24 @@ class MmodaClass(DescriptionMethods, IntegralMethods, _TokenLogin):
         """
         return self._tokens.info()
 
+    def get_token(self):
+        """The logged-in token itself, for use elsewhere (e.g. oda_api, curl, another client).
+
+        It is a password: the package never shows it (logs, errors, reprs),
+        and neither should you.
+
+        Raises
+        ------
+        `~astroquery_mmoda.exceptions.LoginError`
+            When not logged in.
+        """
+        from .exceptions import LoginError
+
+        token = self._tokens.token
+        if not token:
+            raise LoginError("not logged in to MMODA: call Mmoda.login() first")
+        return token
+
     def refresh_token(self, *, store=False):
         """Get a token with a later expiry from the dispatcher.
 

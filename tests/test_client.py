@@ -91,6 +91,14 @@ def test_product_description_prints_the_parameters(client, capsys):
     assert "\np " in out or " p " in out
 
 
+def test_the_token_can_be_read_for_use_elsewhere(client, mmoda_token):
+    with pytest.raises(LoginError, match="not logged in"):
+        client.get_token()
+    token = mmoda_token("general")
+    client.login(token)
+    assert client.get_token() == token
+
+
 def test_parameters_table(client):
     table = client.get_parameters("empty", "numerical")
     assert list(table.colnames) == ["name", "default", "unit", "query", "allowed_values", "min",
