@@ -6,6 +6,7 @@ one job done and one failed.
 """
 import uuid
 
+import numpy as np
 import pytest
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -68,3 +69,28 @@ def test_campaign_combines_the_done_job_lists_the_failed_one_and_resumes(mmoda, 
     assert any(EMPTY_SCW in request for request in sent)  # the failed one was asked again
     assert again.summary == result.summary
     assert list(again.combined) == list(result.combined)
+
+
+# 120 synthetic campaign ScWs, 40 in each of revolutions 100-102: the DDA stand-in serves each
+# job a light curve made of one stretch of bins per ScW of the job.
+CAMPAIGN_SCWS = [f"{rev:04d}{pointing:04d}0010.001" for rev in (100, 101, 102) for pointing in range(1, 41)]
+
+
+def test_a_real_mode_campaign_stitches_the_light_curves_of_each_job(mmoda):
+    options = dict(start_time=Time("2003-08-01"), end_time=Time("2003-08-31"), time_bin=200 * u.s,
+                   osa_version="OSA10.2", query_type="Real")
+    with conf.set_temp("poll_interval", 0.2):
+        curves = mmoda.get_lightcurve(FIELD, scw_list=CAMPAIGN_SCWS, split_by="revolution", **options)
+        assert curves.campaign.summary == "ScW 120/120, jobs 3/3 done, 0 failed"
+        # each revolution alone is one job, answered from the cache: the campaign's jobs are these
+        per_job = [mmoda.get_lightcurve(FIELD, scw_list=CAMPAIGN_SCWS[rev * 40:(rev + 1) * 40], **options)
+                   for rev in range(3)]
+    assert len(curves) >= 1 and set(curves) == set(per_job[0])
+    for name, series in curves.items():
+        parts = [job[name] for job in per_job]
+        assert len(series) == sum(len(part) for part in parts) == 120 * 18  # 18 bins of 200 s per ScW
+        assert (np.diff(series.time.mjd) > 0).all()  # sorted, no bin twice
+        np.testing.assert_array_equal(np.concatenate([part["rate"].value for part in parts]),
+                                      series["rate"].value)
+        assert series.meta["ONTIME"] == pytest.approx(120 * 3400.0)  # exposure summed
+        assert len(set(series["job"])) == 3

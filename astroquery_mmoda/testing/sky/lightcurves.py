@@ -28,13 +28,16 @@ def _modulation(source, times):
     return 1.0 + source.variability * np.sin(2.0 * math.pi * seconds / 1500.0 + phase)
 
 
-def write_isgri_lightcurve(path, source, *, time_bin=100.0):
+def write_isgri_lightcurve(path, source, *, time_bin=100.0, observations=None):
     """Write an ISGRI light curve of a test-sky source as OSA makes it.
 
     The light curve covers `ISGRI_OBSERVATION`, in bins of ``time_bin`` seconds,
     with a 260 s telemetry gap half-way: bins inside it have ``FRACEXP`` 0 and a
-    NaN rate.  Times are bin centres in IJD (header ``MJDREF`` = 51544, ``TIMESYS``
-    TT, ``TIMEUNIT`` d); ``TIMEDEL`` and ``XAX_E`` are in days.
+    NaN rate.  With ``observations`` (campaign ScWs, see
+    `~astroquery_mmoda.testing.sky.model.campaign_observation`) it covers each
+    of them instead, one stretch of bins per ScW, without gaps; ``ONTIME``
+    is their sum.  Times are bin centres in IJD (header ``MJDREF`` = 51544,
+    ``TIMESYS`` TT, ``TIMEUNIT`` d); ``TIMEDEL`` and ``XAX_E`` are in days.
 
     Parameters
     ----------
@@ -43,28 +46,42 @@ def write_isgri_lightcurve(path, source, *, time_bin=100.0):
         An ISGRI source of `TEST_SKY` (or any `SkySource` in the ISGRI field).
     time_bin : float
         Bin width (s).
+    observations : list of Observation, optional
 
     Returns
     -------
     pathlib.Path
     """
-    observation = ISGRI_OBSERVATION
-    starts, width, good = _bins(observation, time_bin, gap=(0.55 * observation.telapse, 260.0))
+    if observations:
+        parts = [_bins(observation, time_bin, gap=None) for observation in observations]
+        starts = np.concatenate([part[0] for part in parts])
+        good = np.concatenate([part[2] for part in parts])
+        width = parts[0][1]
+        first, last = observations[0], observations[-1]
+        ontime = sum(observation.ontime for observation in observations)
+        time_keys = _time_keys(first)
+        time_keys.update({"DATE-END": last.end, "TSTOP": last.tstop, "ONTIME": ontime,
+                          "TELAPSE": (last.tstop - first.tstart) * 86400.0})
+        seed = ("isgri-lc", source.name, time_bin, first.scw_id, len(observations))
+    else:
+        first = ISGRI_OBSERVATION
+        starts, width, good = _bins(first, time_bin, gap=(0.55 * first.telapse, 260.0))
+        ontime, time_keys, seed = first.ontime, _time_keys(first), ("isgri-lc", source.name, time_bin)
     times = starts + width / 2.0
     count = len(times)
-    rng = np.random.default_rng(_seed("isgri-lc", source.name, time_bin))
+    rng = np.random.default_rng(_seed(*seed))
     sigma_pix = source.rate / source.significance
     empty = good == 0
     exposure = np.where(empty, 1.0, good * time_bin)
-    errors = sigma_pix * np.sqrt(observation.ontime / exposure)
+    errors = sigma_pix * np.sqrt(first.ontime / exposure)
     rates = source.rate * _modulation(source, times) + rng.normal(size=count) * errors
     background = 130.0 * good * time_bin
     total = rng.poisson(background + 0.5 * np.clip(rates, 0, None) * good * time_bin).astype(float)
     rates[empty] = np.nan
     errors[empty] = np.nan
-    keys = dict(_base_keys(observation), **_source_keys(source), **_time_keys(observation))
+    keys = dict(_base_keys(first), **_source_keys(source), **time_keys)
     keys.update(HDUCLASS="OGIP", HDUCLAS1="LIGHTCURVE", HDUCLAS2="NET", HDUCLAS3="RATE", ISDCLEVL="LCR",
-                E_MIN=observation.e_min, E_MAX=observation.e_max, EUNIT="keV", TIMEDEL=width,
+                E_MIN=first.e_min, E_MAX=first.e_max, EUNIT="keV", TIMEDEL=width,
                 XAX_E=width / 2.0, TIMEPIXR=0.5, TIMEZERO=0.0)
     table = _table_hdu("ISGR-SRC.-LCR", [
         dict(name="TIME", format="1D", unit="d", array=times),

@@ -165,6 +165,36 @@ JEMX_OBSERVATION = Observation(
 
 _OBSERVATIONS = {"isgri": ISGRI_OBSERVATION, "jemx": JEMX_OBSERVATION}
 
+#: Revolutions of the synthetic campaign ScWs ``RRRRPPPP0010.001`` (P: pointing 1-99), for which
+#: the DDA stand-in makes ISGRI light curves in Real mode, one stretch of bins per ScW.
+CAMPAIGN_REVOLUTIONS = range(100, 1000)
+_REVOLUTION_S = 3 * 86400.0 - 360.0  # INTEGRAL's orbit, about 3 days
+_POINTING_S = 3700.0
+
+
+def campaign_observation(scw_id):
+    """The ISGRI `Observation` of a synthetic campaign ScW, or None for any other ScW.
+
+    A campaign ScW ``RRRRPPPP0010.001`` (revolution ``R`` in `CAMPAIGN_REVOLUTIONS`,
+    pointing ``P``) points at the ISGRI field for 3600 s (3400 s good), starting
+    ``P`` x 3700 s into revolution ``R``, counted from the launch.
+
+    Examples
+    --------
+    >>> campaign_observation("010000020010.001").start
+    '2003-08-12T16:03:20'
+    >>> campaign_observation("005100410010.001") is None
+    True
+    """
+    if not (len(scw_id) == 16 and scw_id[:12].isdigit() and scw_id.endswith("0010.001")):
+        return None
+    revolution, pointing = int(scw_id[:4]), int(scw_id[4:8])
+    if revolution not in CAMPAIGN_REVOLUTIONS or not 1 <= pointing <= 99:
+        return None
+    start = _LAUNCH + datetime.timedelta(seconds=revolution * _REVOLUTION_S + pointing * _POINTING_S)
+    return dataclasses.replace(ISGRI_OBSERVATION, scw_id=scw_id, start=_isot(start), telapse=3600.0,
+                               ontime=3400.0)
+
 
 @dataclasses.dataclass(frozen=True)
 class SkySource:

@@ -13,7 +13,8 @@ from pathlib import Path
 from .acs import acs_light_curve_text
 from .dummy import write_dummy_products
 from .lightcurves import write_isgri_lightcurve
-from .model import DEFAULT_DETECTION_THRESHOLD, DUMMY_FOLDER, LIGHTCURVE_SCW, SUBMITTED_SCW, sky_sources
+from .model import (DEFAULT_DETECTION_THRESHOLD, DUMMY_FOLDER, LIGHTCURVE_SCW, SUBMITTED_SCW,
+                    campaign_observation, sky_sources)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -114,6 +115,15 @@ class _LoopbackService:
         raise NotImplementedError
 
 
+def _campaign_scws(assume):
+    """The campaign observations of the ScWs an analysis names, in time order, when all are campaign ScWs."""
+    scws = sorted(set(re.findall(r"\d{12}\.\d{3}", assume)))
+    observations = [campaign_observation(scw) for scw in scws]
+    if not observations or any(observation is None for observation in observations):
+        return []
+    return sorted(observations, key=lambda observation: observation.tstart)
+
+
 def _json_answer(obj, status=200):
     return status, "application/json", json.dumps(obj).encode()
 
@@ -153,7 +163,9 @@ class DdaService(_LoopbackService):
 
     ``poke`` succeeds.  An analysis naming the science window `SUBMITTED_SCW` is
     delegated: its job stays ``submitted``.  The ISGRI light-curve analysis
-    (``isgri_lc``) of `LIGHTCURVE_SCW` succeeds, with one light curve per source
+    (``isgri_lc``) of `LIGHTCURVE_SCW`, or of synthetic campaign ScWs only (see
+    `~astroquery_mmoda.testing.sky.model.campaign_observation`: one stretch of bins
+    per ScW), succeeds, with one light curve per source
     of the request's catalog (``selected_catalog``; by default the ISGRI sources
     above `DEFAULT_DETECTION_THRESHOLD`), made by `write_isgri_lightcurve` with
     the requested time bin.  Every other analysis answers a DDA
@@ -199,9 +211,10 @@ class DdaService(_LoopbackService):
         if SUBMITTED_SCW in assume:
             answer["exceptions"] = {"exception_type": "delegation", "delegation_state": "submitted"}
             answer["result"]["status"] = "submitted"
-        elif LIGHTCURVE_SCW in assume and target == "ISGRILCSum":
+        elif target == "ISGRILCSum" and (LIGHTCURVE_SCW in assume or _campaign_scws(assume)):
             try:
-                answer.update(self._light_curves(assume, params.get("inject")), exceptions=[])
+                answer.update(self._light_curves(assume, params.get("inject"), _campaign_scws(assume)),
+                              exceptions=[])
             except Exception as exc:  # any other answer makes the client retry for minutes
                 answer["exceptions"] = _analysis_exception(f"light curves failed: {exc!r}")
         else:
@@ -209,7 +222,7 @@ class DdaService(_LoopbackService):
                 f"no data found for {target} (offline DDA stand-in, no INTEGRAL archive)")
         return _json_answer(answer)
 
-    def _light_curves(self, assume, inject):
+    def _light_curves(self, assume, inject, observations=None):
         found = re.search(r"use_time_bin_seconds=([0-9.eE+-]+)", assume)
         time_bin = float(found.group(1)) if found else 1000.0
         if not 1.0 <= time_bin <= 86400.0:
@@ -224,13 +237,16 @@ class DdaService(_LoopbackService):
         if names:
             known = {s.name: s for s in sky_sources("isgri")}
             sources = [known[name] for name in names if name in known]
-        key = hashlib.sha256(json.dumps([time_bin, [s.name for s in sources]]).encode()).hexdigest()[:16]
+        scws = [observation.scw_id for observation in observations or []]
+        request = json.dumps([time_bin, [s.name for s in sources], scws])
+        key = hashlib.sha256(request.encode()).hexdigest()[:16]
         cached_path = f"data/reduced/ddcache/ISGRILCSum.v2/{key}"
         data = {"extracted_sources": []}
         with tempfile.TemporaryDirectory(prefix="mmoda-dda-") as folder:
             for index, source in enumerate(sources):
                 filename = f"isgri_lc_{index}.fits"
-                path = write_isgri_lightcurve(Path(folder) / filename, source, time_bin=time_bin)
+                path = write_isgri_lightcurve(Path(folder) / filename, source, time_bin=time_bin,
+                                              observations=observations)
                 with self._lock:
                     self._files[(cached_path, filename)] = gzip.compress(path.read_bytes(), mtime=0)
                 data[f"lc_{index}"] = ["DataFile", filename]
