@@ -94,3 +94,16 @@ def test_a_real_mode_campaign_stitches_the_light_curves_of_each_job(mmoda):
                                       series["rate"].value)
         assert series.meta["ONTIME"] == pytest.approx(120 * 3400.0)  # exposure summed
         assert len(set(series["job"])) == 3
+
+
+def test_a_thousand_scw_real_mode_light_curve_campaign(mmoda):
+    """20 jobs of 50 ScW (revolutions 100-119), each answered with its own ScWs' bins."""
+    scws = [f"{rev:04d}{pointing:04d}0010.001" for rev in range(100, 120) for pointing in range(1, 51)]
+    with conf.set_temp("poll_interval", 0.2):
+        curves = mmoda.get_lightcurve(FIELD, start_time=Time("2003-08-01"), end_time=Time("2003-10-31"),
+                                      time_bin=1000 * u.s, osa_version="OSA10.2", query_type="Real",
+                                      scw_list=scws, timeout=1800)
+    assert curves.campaign.summary == "ScW 1000/1000, jobs 20/20 done, 0 failed"
+    for name, series in curves.items():
+        assert len(series) == 1000 * 4 and (np.diff(series.time.mjd) > 0).all()  # 4 bins per ScW
+        assert series.meta["ONTIME"] == pytest.approx(1000 * 3400.0) and len(set(series["job"])) == 20

@@ -66,6 +66,7 @@ XFAIL = {
         "test_multi_source_envelope_has_the_public_shape": _DDACLIENT,
         "test_campaign_combines_the_done_job_lists_the_failed_one_and_resumes": _DDACLIENT,
         "test_a_real_mode_campaign_stitches_the_light_curves_of_each_job": _DDACLIENT,
+        "test_a_thousand_scw_real_mode_light_curve_campaign": _DDACLIENT,
     },
 }
 
