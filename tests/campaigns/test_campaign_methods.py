@@ -10,10 +10,10 @@ from astropy.coordinates import SkyCoord
 from astropy.table import Table
 from astropy.time import Time
 
-from astroquery_mmoda.core import MmodaClass
 from astroquery_mmoda.exceptions import InvalidQueryError
 from astroquery_mmoda.integral import LightCurveSet, SpectrumSet, select_sources
 from astroquery_mmoda.testing.integral_sky import ISGRI_OBSERVATION
+from tests.client_helpers import logged_in_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.integral]
 
@@ -26,10 +26,7 @@ SCWS = [f"{rev:04d}{index:04d}0010.001" for rev in (665, 666) for index in range
 
 @pytest.fixture(scope="module")
 def mmoda(integral_dispatcher, tmp_path_factory):
-    client = MmodaClass(server=integral_dispatcher.url)
-    client.cache_location = tmp_path_factory.mktemp("campaign-cache")
-    client.login(integral_dispatcher.mint_token("general"))
-    return client
+    return logged_in_client(integral_dispatcher, tmp_path_factory.mktemp("campaign-cache"))
 
 
 @pytest.fixture(scope="module")

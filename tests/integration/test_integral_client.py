@@ -14,12 +14,12 @@ from astropy.timeseries import TimeSeries
 from astropy.wcs import WCS, FITSFixedWarning
 
 from astroquery_mmoda import conf
-from astroquery_mmoda.core import MmodaClass
 from astroquery_mmoda.exceptions import InvalidQueryError, JobFailedError, NoDataError
 from astroquery_mmoda.integral import LightCurveSet, SpectrumSet, select_sources
 from astroquery_mmoda.testing.integral_sky import (
     DEFAULT_DETECTION_THRESHOLD, DUMMY_FOLDER, ISGRI_OBSERVATION, JEMX_OBSERVATION, LIGHTCURVE_SCW,
     sky_sources)
+from tests.client_helpers import logged_in_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.integral]
 
@@ -32,10 +32,7 @@ JEMX_TIMES = dict(start_time=JEMX_OBSERVATION.start, end_time=JEMX_OBSERVATION.e
 
 @pytest.fixture(scope="module")
 def mmoda(integral_dispatcher, tmp_path_factory):
-    client = MmodaClass(server=integral_dispatcher.url)
-    client.cache_location = tmp_path_factory.mktemp("mmoda-cache")
-    client.login(integral_dispatcher.mint_token("general"))
-    return client
+    return logged_in_client(integral_dispatcher, tmp_path_factory.mktemp("mmoda-cache"))
 
 
 @pytest.fixture
