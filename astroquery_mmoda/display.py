@@ -8,7 +8,24 @@ import html
 
 from .redaction import redact
 
-__all__ = ["html_table", "missing_name"]
+__all__ = ["brief", "html_table", "missing_name"]
+
+
+def brief(value, limit=60):
+    """``repr(value)`` cut to ``limit`` characters, for messages; ``'a <type>'`` when it has none.
+
+    A self-nesting list or an integer of thousands of digits has no repr to show.
+
+    Examples
+    --------
+    >>> brief("Crab"), brief(10 ** 5000), brief(list(range(40)), 20)
+    ("'Crab'", 'a int', '[0, 1, 2, 3, 4, 5...')
+    """
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):
+        return f"a {type(value).__name__}"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def html_table(names, rows, *, caption=None):

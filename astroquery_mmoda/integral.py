@@ -12,6 +12,7 @@ from astropy import units as u
 from . import params as _params
 from . import quantities
 from .catalogs import add_sources
+from .display import brief
 from .params import suggest
 from .exceptions import InvalidQueryError
 from .integral_results import (LightCurveSet, Spectrum, SpectrumSet, catalog_result,  # noqa: F401
@@ -98,7 +99,7 @@ def check_pointings(max_pointings, roles, *, logged_in):
     """
     if isinstance(max_pointings, bool) or not isinstance(max_pointings, int) or max_pointings < 1:
         raise InvalidQueryError("max_pointings must be a positive integer, not "
-                                f"{quantities.shown(max_pointings)}")
+                                f"{brief(max_pointings)}")
     if max_pointings > 10 ** 9:
         raise InvalidQueryError(f"max_pointings is too large: MMODA allows at most {MAX_POINTINGS_HPC}")
     if max_pointings > MAX_POINTINGS_HPC and "unige-hpc-extreme" not in roles:

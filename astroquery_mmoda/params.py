@@ -10,6 +10,7 @@ import difflib
 
 from astropy import units as u
 
+from .display import brief as _short
 from .exceptions import InvalidQueryError
 # The conversions of the INTEGRAL helpers are re-exported: they lived here before quantities.py.
 from .quantities import (_number, angle_deg, energy_range, science_windows, sky_position,  # noqa: F401
@@ -224,14 +225,6 @@ def check_catalog(table, instrument=None):
     if instrument and isinstance(made_by, str) and made_by and made_by.lower() != instrument.lower():
         raise InvalidQueryError(f"the catalog comes from a {made_by} image; {instrument} finds no "
                                 f"source of it: give a catalog of an {instrument} image")
-
-
-def _short(value, limit=60):
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):  # self-nesting or huge values
-        return f"a {type(value).__name__}"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_restrictions(name, value, spec):

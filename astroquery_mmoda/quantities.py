@@ -9,6 +9,7 @@ import re
 
 from astropy import units as u
 
+from .display import brief
 from .exceptions import InvalidQueryError
 
 __all__ = ["angle_deg", "energy_range", "science_windows", "sky_position", "time_bin", "time_range"]
@@ -27,17 +28,6 @@ def _scalar(value, unit, name, *, kind, example, equivalencies=None):
         return float(value.to_value(unit, equivalencies=equivalencies or []))
     except u.UnitsError:
         raise InvalidQueryError(f"{name} must be {kind}, not {value.unit}") from None
-
-
-def shown(value):
-    """What the user gave, briefly: its text when it has one, and its type."""
-    try:
-        text = repr(value)
-    except (RecursionError, ValueError):  # self-nesting or huge values
-        text = "a value"
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{text} ({type(value).__name__})"
 
 
 def _number(value):
@@ -183,7 +173,7 @@ def science_windows(scw_list):
         scw_list = scw_list.split(",")
     if not isinstance(scw_list, (list, tuple)) or not all(isinstance(item, str) for item in scw_list):
         raise InvalidQueryError("scw_list must be a list of science window ids (strings) such as "
-                                f"'066500220010.001', or their comma-separated text; not {shown(scw_list)}")
+                                f"'066500220010.001', or their comma-separated text; not {brief(scw_list)}")
     scws = [item.strip() for item in scw_list]
     bad = [scw for scw in scws if not re.fullmatch(r"\d{12}\.\d{3}", scw)]
     if not scws or bad:
