@@ -8,7 +8,7 @@ request (`astroquery_mmoda.integral`), sends it through the class's
 astroquery modules have, which returns the `~astroquery_mmoda.jobs.Job`
 without waiting.
 """
-from . import campaigns, integral, quantities
+from . import integral, quantities
 from .exceptions import InvalidQueryError, JobFailedError
 
 __all__ = ["IntegralMethods"]
@@ -38,6 +38,8 @@ class IntegralMethods:
             need_roles=options.get("max_pointings") is not None or scw_list is not None)
         campaign_scws = None
         if scw_list is not None:
+            from . import campaigns  # not on import: only long ScW lists need it
+
             if hasattr(scw_list, "colnames"):  # a pointings table
                 scw_list = campaigns.normalize_scw_list(scw_list)
             scw_list = quantities.science_windows(scw_list)
@@ -51,8 +53,10 @@ class IntegralMethods:
         return instrument, product, wire, meta, campaign_scws, roles
 
     def _integral_result(self, instrument, kind, coordinates, *, start_time, end_time, query_type,
-                         timeout, cache, get_query_payload, options, params, shape, split_by="count"):
-        """One job's products shaped by ``shape(products, meta)``, or a campaign's combination."""
+                         timeout, cache, get_query_payload, options, params, result, split_by="count",
+                         drop_empty=False):
+        """One job's products as a ``result`` (``'catalog'``, ``'image'``, ``'lightcurve'``,
+        ``'spectrum'``), or a campaign's combination of the same."""
         if split_by not in ("count", "revolution"):
             raise InvalidQueryError(f"split_by must be 'count' or 'revolution', not {split_by!r}")
         instrument, product, wire, meta, campaign_scws, roles = self._integral_request(
@@ -60,33 +64,37 @@ class IntegralMethods:
             params=params)
         if campaign_scws is not None:
             return self._integral_campaign(instrument, product, wire, meta, campaign_scws, roles,
-                                           kind=_CAMPAIGN_KINDS[shape], query_type=query_type,
-                                           timeout=timeout, cache=cache, split_by=split_by,
-                                           get_query_payload=get_query_payload, shape=shape)
-        result = self.get_product(instrument, product, query_type=query_type, timeout=timeout,
-                                  cache=cache, get_query_payload=get_query_payload, **wire)
+                                           result=result, query_type=query_type, timeout=timeout,
+                                           cache=cache, split_by=split_by, drop_empty=drop_empty,
+                                           get_query_payload=get_query_payload)
+        products = self.get_product(instrument, product, query_type=query_type, timeout=timeout,
+                                    cache=cache, get_query_payload=get_query_payload, **wire)
         if get_query_payload:
-            return result
-        meta.update(job_id=result.job_id, query_type=query_type, product=product)
-        return shape(result, meta)
+            return products
+        meta.update(job_id=products.job_id, query_type=query_type, product=product)
+        return _shape_one(result, products, meta, drop_empty=drop_empty)
 
-    def _integral_campaign(self, instrument, product, wire, meta, scws, roles, *, kind, query_type,
-                           timeout, cache, split_by, get_query_payload, shape):
+    def _integral_campaign(self, instrument, product, wire, meta, scws, roles, *, result, query_type,
+                           timeout, cache, split_by, drop_empty, get_query_payload):
         """A long ScW list as a campaign of jobs (`astroquery_mmoda.campaigns`), combined."""
-        campaign = campaigns.Campaign(self, instrument, product, wire, scws, kind=kind, by=split_by,
-                                      roles=roles, query_type=query_type, cache=cache)
+        from .campaigns import Campaign
+
+        campaign = Campaign(self, instrument, product, wire, scws, kind=result, by=split_by, roles=roles,
+                            query_type=query_type, cache=cache)
         if get_query_payload:
             return [self.get_product(instrument, product, query_type=query_type, get_query_payload=True,
                                      **request_params)
                     for _, _, request_params in campaign.requests()]
-        result = campaign.run(timeout)
-        if result.combined is None:
-            reasons = "; ".join(f"{label}: {error}" for label, (_, error) in result.failures.items())
-            raise JobFailedError(f"every job of the MMODA campaign failed ({result.summary}): "
+        done = campaign.run(timeout)
+        if done.combined is None:
+            reasons = "; ".join(f"{label}: {error}" for label, (_, error) in done.failures.items())
+            raise JobFailedError(f"every job of the MMODA campaign failed ({done.summary}): "
                                  f"{reasons[:1500]}")
-        meta.update(query_type=query_type, product=product, campaign=result.summary,
-                    jobs=[plan.label for plan in result.plans if plan.label not in result.failures])
-        return _with_campaign(_CAMPAIGN_SHAPES[shape](result.combined, meta), result)
+        meta.update(query_type=query_type, product=product, campaign=done.summary,
+                    jobs=[plan.label for plan in done.plans if plan.label not in done.failures])
+        shaped = _shape_combined(result, done.combined, meta, drop_empty=drop_empty)
+        shaped.campaign = done
+        return shaped
 
     def _integral_job(self, instrument, kind, coordinates, *, start_time, end_time, query_type, cache,
                       options, params):
@@ -169,7 +177,7 @@ class IntegralMethods:
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=_image_options(radius, energy_range, max_pointings, osa_version, scw_list,
                                    detection_threshold),
-            params=params, shape=_catalog, split_by=split_by)
+            params=params, result="catalog", split_by=split_by)
 
     def get_images(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
                    energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
@@ -199,7 +207,7 @@ class IntegralMethods:
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=_image_options(radius, energy_range, max_pointings, osa_version, scw_list,
                                    detection_threshold),
-            params=params, shape=_images, split_by=split_by)
+            params=params, result="image", split_by=split_by)
 
     def get_lightcurve(self, coordinates, *, start_time, end_time, instrument="isgri",
                        time_bin=None, energy_range=None, catalog=None, radius=None,
@@ -250,8 +258,7 @@ class IntegralMethods:
         return self._integral_result(
             instrument, "lightcurve", coordinates, start_time=start_time, end_time=end_time,
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
-            options=options, params=params, split_by=split_by,
-            shape=_lightcurves_keeping_empty if not drop_empty else _lightcurves_dropping_empty)
+            options=options, params=params, result="lightcurve", split_by=split_by, drop_empty=drop_empty)
 
     def get_spectrum(self, coordinates, *, start_time, end_time, instrument="isgri",
                      energy_range=None, catalog=None, radius=None, max_pointings=None,
@@ -279,7 +286,7 @@ class IntegralMethods:
             query_type=query_type, timeout=timeout, cache=cache, get_query_payload=get_query_payload,
             options=dict(energy_range=energy_range, catalog=catalog, radius=radius,
                          max_pointings=max_pointings, osa_version=osa_version, scw_list=scw_list),
-            params=params, shape=_spectra, split_by=split_by)
+            params=params, result="spectrum", split_by=split_by)
 
     def query_region_async(self, coordinates, radius=None, *, start_time, end_time, instrument="isgri",
                            energy_range=None, max_pointings=None, osa_version=None, scw_list=None,
@@ -348,63 +355,28 @@ def _image_options(radius, energy_range, max_pointings, osa_version, scw_list, d
                 osa_version=osa_version, scw_list=scw_list, detection_threshold=detection_threshold)
 
 
-# How each method shapes one job's products, and how it shapes a campaign's combination.
-def _catalog(products, meta):
-    return integral.catalog_result(products, meta=meta)
-
-
-def _images(products, meta):
-    return integral.images_result(products)
-
-
-def _lightcurves_keeping_empty(products, meta):
-    return integral.lightcurve_result(products, meta=meta, drop_empty=False)
-
-
-def _lightcurves_dropping_empty(products, meta):
-    return integral.lightcurve_result(products, meta=meta, drop_empty=True)
-
-
-def _spectra(products, meta):
+def _shape_one(result, products, meta, *, drop_empty):
+    """One job's products as the method's result."""
+    if result == "catalog":
+        return integral.catalog_result(products, meta=meta)
+    if result == "image":
+        return integral.images_result(products)
+    if result == "lightcurve":
+        return integral.lightcurve_result(products, meta=meta, drop_empty=drop_empty)
     return integral.group_spectra(products, meta=meta)
 
 
-def _combined_catalog(table, meta):
-    table.meta.update({key: value for key, value in meta.items() if key != "jobs"})
-    return table
-
-
-def _combined_images(mosaic, meta):
-    return _CampaignList([mosaic])
-
-
-def _combined_lightcurves(curves, meta, *, drop_empty=False):
-    curves.meta.update(meta)
-    if drop_empty:
-        curves = integral.LightCurveSet({name: series[~series["empty"]] for name, series in curves.items()},
-                                        hdulists=curves.hdulists, meta=curves.meta)
-    return curves
-
-
-def _combined_spectra(spectra, meta):
-    spectra.meta.update(meta)
-    return spectra
-
-
-_CAMPAIGN_KINDS = {_catalog: "catalog", _images: "image", _lightcurves_keeping_empty: "lightcurve",
-                   _lightcurves_dropping_empty: "lightcurve", _spectra: "spectrum"}
-_CAMPAIGN_SHAPES = {_catalog: _combined_catalog, _images: _combined_images,
-                    _lightcurves_keeping_empty: _combined_lightcurves,
-                    _lightcurves_dropping_empty: lambda curves, meta: _combined_lightcurves(
-                        curves, meta, drop_empty=True),
-                    _spectra: _combined_spectra}
+def _shape_combined(result, combined, meta, *, drop_empty):
+    """A campaign's combination as the method's result (the type of one job's)."""
+    if result == "image":
+        return _CampaignList([combined])
+    combined.meta.update({key: value for key, value in meta.items()
+                          if result != "catalog" or key != "jobs"})
+    if result == "lightcurve" and drop_empty:
+        return integral.LightCurveSet({name: series[~series["empty"]] for name, series in combined.items()},
+                                      hdulists=combined.hdulists, meta=combined.meta)
+    return combined
 
 
 class _CampaignList(list):
-    """The mosaics of a campaign (one), with its `campaign` attribute."""
-
-
-def _with_campaign(value, result):
-    """``value`` with ``.campaign``: the `~astroquery_mmoda.campaigns.CampaignResult` (failures, retry)."""
-    value.campaign = result
-    return value
+    """The mosaics of a campaign (one), with its ``campaign`` attribute."""
