@@ -7,13 +7,13 @@ client makes the times agree with ``T_format``); the token is handed back to log
 that the client sets itself are dropped and named.
 """
 from .exceptions import InvalidQueryError
-from .params import QUERY_TYPES
+from .params import QUERY_TYPES, RESERVED_ARGS
 
 __all__ = ["oda_api_request"]
 
-# Set by the client for every request: given by oda_api code, they are dropped.
-_CLIENT_KEYS = ("session_id", "job_id", "query_status", "api", "off_line", "oda_api_version",
-                "async_dispatcher", "dry_run")
+# Set by the client for every request (the instrument, query type and token are read first):
+# given by oda_api code, they are dropped; so is oda_api's dry_run.
+_CLIENT_KEYS = (RESERVED_ARGS - {"instrument", "product_type", "token"}) | {"dry_run"}
 
 
 def oda_api_request(par_dict):
@@ -62,7 +62,7 @@ def oda_api_request(par_dict):
         raise InvalidQueryError(f"product_type (the query type) must be one of {QUERY_TYPES}, not "
                                 f"{query_type!r}")
     token = params.pop("token", None)
-    dropped = [key for key in _CLIENT_KEYS if key in params]
+    dropped = [key for key in params if key in _CLIENT_KEYS]
     for key in dropped:
         del params[key]
     request = {"instrument": params.pop("instrument"), "product": params.pop("product"),
