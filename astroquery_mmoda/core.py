@@ -8,9 +8,9 @@ from astroquery.query import QueryWithLogin
 from . import conf
 from . import integral
 from . import params as _params
-from .dispatcher import DispatcherClient
-from .exceptions import InvalidQueryError
 from .description_methods import DescriptionMethods
+from .dispatcher import DispatcherClient
+from .exceptions import InvalidQueryError, LoginError
 from .integral_methods import IntegralMethods
 from .jobs import _seconds
 from .submission import Submitter
@@ -161,8 +161,6 @@ class MmodaClass(DescriptionMethods, IntegralMethods, _TokenLogin):
         `~astroquery_mmoda.exceptions.LoginError`
             When not logged in.
         """
-        from .exceptions import LoginError
-
         token = self._tokens.token
         if not token:
             raise LoginError("not logged in to MMODA: call Mmoda.login() first")
