@@ -15,25 +15,20 @@ import sys
 __all__ = ["Progress", "in_notebook"]
 
 
+def _shell():
+    """The running IPython shell, or None; IPython is not imported for it (a script has none)."""
+    ipython = sys.modules.get("IPython")
+    return getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+
+
 def in_notebook():
     """Whether the code runs in a Jupyter kernel (not a terminal IPython)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
+    return hasattr(_shell(), "kernel")
 
 
 def interactive():
     """Whether someone is watching: a Jupyter kernel, IPython, or a terminal."""
-    try:
-        from IPython import get_ipython
-        if get_ipython() is not None:
-            return True
-    except ImportError:
-        pass
-    return sys.stdout.isatty()
+    return _shell() is not None or sys.stdout.isatty()
 
 
 class Progress:
