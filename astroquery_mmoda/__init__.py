@@ -60,9 +60,54 @@ conf = Conf()
 __all__ = ["Mmoda", "MmodaClass", "Conf", "conf"]
 
 
+class _ClientOnFirstUse:
+    """The default `MmodaClass` instance before its first use.
+
+    Importing the client pulls in ``astroquery.query`` and ``requests``, which
+    costs more than everything else in ``from astroquery_mmoda import Mmoda``.
+    This object stands in for the client until it is first touched; then
+    ``astroquery_mmoda.core`` is imported and turns this very object into the
+    client (its class becomes `MmodaClass`), so that every reference to
+    ``Mmoda`` ever handed out is the client itself.
+    """
+
+    def __getattr__(self, name):
+        return getattr(_make_client(self), name)
+
+    def __setattr__(self, name, value):
+        setattr(_make_client(self), name, value)
+
+    def __delattr__(self, name):
+        delattr(_make_client(self), name)
+
+    def __dir__(self):
+        return dir(_make_client(self))
+
+    def __repr__(self):
+        return repr(_make_client(self))
+
+    def __reduce_ex__(self, protocol):
+        return _make_client(self).__reduce_ex__(protocol)
+
+    @property
+    def __class__(self):  # isinstance(Mmoda, MmodaClass) and help(Mmoda) see the client
+        return type(_make_client(self))
+
+
+def _make_client(stand_in):
+    from . import core  # noqa: F401  (its import turns the stand-in into the client)
+
+    return stand_in
+
+
+_DEFAULT_CLIENT = _ClientOnFirstUse()
+
+
 def __getattr__(name):
     # The client pulls in astroquery.query and requests: import it on first use.
-    if name in ("Mmoda", "MmodaClass"):
-        from . import core
-        return getattr(core, name)
+    if name == "Mmoda":
+        return _DEFAULT_CLIENT
+    if name == "MmodaClass":
+        from .core import MmodaClass
+        return MmodaClass
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -73,6 +73,13 @@ class MmodaClass(DescriptionMethods, IntegralMethods, _TokenLogin):
                                     cache_location=lambda: self.cache_location,
                                     on_journaled=self._tokens.expiry_warning)
 
+    def __reduce__(self):
+        # The default client unpickles as itself; any other as a new client of the same server
+        # (its token comes again from the keyring or the environment, never from the pickle).
+        if self is Mmoda:
+            return "Mmoda"
+        return _client_of, (self.server,)
+
     def __repr__(self):
         state = "logged in" if self._tokens.token else "not logged in"
         return f"<MmodaClass {self.server} ({state})>"
@@ -446,6 +453,22 @@ def _never():
     return False
 
 
-Mmoda = MmodaClass()
+def _client_of(server):
+    return MmodaClass(server=server)
+
+
+def _default_client():
+    """The package's stand-in for ``Mmoda``, made into a `MmodaClass` instance in place."""
+    import astroquery_mmoda
+
+    client = astroquery_mmoda._DEFAULT_CLIENT
+    if type(client) is not MmodaClass:
+        # object's own __class__ setter: the stand-in's __class__ is a read-only property.
+        object.__dict__["__class__"].__set__(client, MmodaClass)
+        MmodaClass.__init__(client)
+    return client
+
+
+Mmoda = _default_client()
 Mmoda.__doc__ = textwrap.dedent("""\
     The ready-made `MmodaClass` instance for the public MMODA dispatcher.""")
