@@ -102,7 +102,9 @@ class DescriptionMethods:
         Returns
         -------
         `~astropy.table.Table`
-            Columns ``name``, ``default``, ``unit``, ``query``,
+            Columns ``name``, ``default``, ``unit``, ``type`` (the term of
+            the ODA ontology that types the parameter, e.g. ``oda:Integer``,
+            empty when the dispatcher does not say), ``query``,
             ``allowed_values``, ``min``, ``max``, ``optional``.
         """
         instrument = self._instrument(instrument)

@@ -49,7 +49,8 @@ def parse_meta_data(raw):
     parameters : list of dict
         One dict per parameter: ``name``, ``default``, ``unit``, ``query``,
         ``product`` (None for the source and instrument queries),
-        ``allowed_values``, ``min``, ``max``, ``optional``.
+        ``allowed_values``, ``min``, ``max``, ``optional``, ``type`` (the parameter's
+        term of the ODA ontology, e.g. ``'oda:Integer'``; None when not described).
     """
     blocks = raw[0] if raw and isinstance(raw[0], list) else raw
     if not isinstance(blocks, list) or len(blocks) < 2:
@@ -120,7 +121,23 @@ def _parameter(name, entry, query, product):
         optional = None
     return {"name": name, "default": default, "unit": unit, "query": query, "product": product,
             "allowed_values": allowed, "min": bounds["min_value"], "max": bounds["max_value"],
-            "optional": optional}
+            "optional": optional, "type": _ontology_type(entry.get("owl_uri"))}
+
+
+_PREFIXES = {"http://odahub.io/ontology#": "oda:", "http://www.w3.org/2001/XMLSchema#": "xsd:"}
+
+
+def _ontology_type(uris):
+    """The most specific ODA ontology term of a parameter (the last of ``owl_uri``), as ``oda:Term``."""
+    if isinstance(uris, str):
+        uris = [uris]
+    if not isinstance(uris, list) or not uris or not isinstance(uris[-1], str):
+        return None
+    uri = uris[-1]
+    for base, prefix in _PREFIXES.items():
+        if uri.startswith(base):
+            return prefix + uri[len(base):]
+    return uri
 
 
 def _malformed(name, what, value):

@@ -379,12 +379,12 @@ def parameters_table(specs, *, instrument, product, server):
     """The parameter descriptions of a product as a `~astropy.table.Table` (the token left out)."""
     from astropy.table import Table
 
-    names = ("name", "default", "unit", "query", "allowed_values", "min", "max", "optional")
-    table = Table(names=names, dtype=["U64", object, "U32", "U64", object, object, object, object])
+    names = ("name", "default", "unit", "type", "query", "allowed_values", "min", "max", "optional")
+    table = Table(names=names, dtype=["U64", object, "U32", "U64", "U64", object, object, object, object])
     for row in specs:
         if row["name"] == "token":
             continue
-        table.add_row([row["name"], row["default"], row["unit"] or "", row["query"] or "",
-                       row["allowed_values"], row["min"], row["max"], row["optional"]])
+        table.add_row([row["name"], row["default"], row["unit"] or "", row.get("type") or "",
+                       row["query"] or "", row["allowed_values"], row["min"], row["max"], row["optional"]])
     table.meta.update(instrument=instrument, product=product, server=server)
     return table

@@ -99,15 +99,17 @@ def test_the_token_can_be_read_for_use_elsewhere(client, mmoda_token):
     assert client.get_token() == token
 
 
-def test_parameters_table(client):
+def test_parameters_table(client, server_expects):
     table = client.get_parameters("empty", "numerical")
-    assert list(table.colnames) == ["name", "default", "unit", "query", "allowed_values", "min",
-                                    "max", "optional"]
+    assert list(table.colnames) == ["name", "default", "unit", "type", "query", "allowed_values",
+                                    "min", "max", "optional"]
     rows = {row["name"]: row for row in table}
     assert {"RA", "DEC", "T1", "T2", "p"} <= set(rows)
     assert "token" not in rows
     assert rows["p"]["default"] == 10.0 and rows["p"]["unit"] == "W"
     assert rows["RA"]["unit"] == "deg"
+    assert {name: rows[name]["type"] for name in ("RA", "T1", "p")} == \
+        server_expects("parameter_types_of_empty_numerical")
     assert table.meta["instrument"] == "empty"
     # another product's parameter is not listed
     assert "sb" not in rows

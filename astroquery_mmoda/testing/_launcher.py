@@ -13,8 +13,9 @@ Work-arounds, none of which edits the dispatcher's files:
 * The INTEGRAL plugin looks up OSA versions in redis and then on an ISDC web
   server for every request; offline that turns every request into HTTP 500.
   The lookup is replaced by a fixed list.
-* Without ``--integral`` the plugins are hidden from the dispatcher's plugin
-  discovery, so the server only offers its built-in test instruments.
+* The plugins are hidden from the dispatcher's plugin discovery, so the server
+  only offers its built-in test instruments, except the INTEGRAL ones with
+  ``--integral`` and the nb2workflow one (notebook services) with ``--notebooks``.
 
 With ``--parent-pid`` the server stops itself (and its process group) when
 that process is gone, e.g. a notebook kernel that was restarted, removing the
@@ -32,9 +33,16 @@ import time
 OSA_VERSIONS = ["OSA10.2", "OSA11.0", "OSA11.1", "OSA11.2"]
 
 
+NOTEBOOK_PLUGIN = "dispatcher_plugin_nb2workflow"
+
+
 def _is_plugin(name):
     return ((name.startswith("cdci") and name.endswith("plugin"))
             or name.startswith("dispatcher_plugin_"))
+
+
+def _is_integral_plugin(name):
+    return _is_plugin(name) and name != NOTEBOOK_PLUGIN
 
 
 def restore_numpy_aliases():
@@ -46,12 +54,13 @@ def restore_numpy_aliases():
             setattr(numpy, name, value)
 
 
-def hide_plugins():
+def hide_plugins(shown=lambda name: False):
+    """Hide from the plugin discovery every plugin for which ``shown(name)`` is false."""
     original = pkgutil.iter_modules
 
     def iter_modules(path=None, prefix=""):
         for module in original(path, prefix):
-            if path is None and _is_plugin(module.name):
+            if path is None and _is_plugin(module.name) and not shown(module.name):
                 continue
             yield module
 
@@ -87,6 +96,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conf-file", required=True)
     parser.add_argument("--integral", action="store_true")
+    parser.add_argument("--notebooks", action="store_true")
     parser.add_argument("--numpy-aliases", action="store_true")
     parser.add_argument("--parent-pid", type=int)
     parser.add_argument("--remove-when-orphaned")
@@ -99,8 +109,8 @@ def main(argv=None):
         restore_numpy_aliases()
     if args.integral:
         fix_osa_versions()
-    else:
-        hide_plugins()
+    hide_plugins(lambda name: (args.integral and _is_integral_plugin(name))
+                 or (args.notebooks and name == NOTEBOOK_PLUGIN))
 
     # The same start-up as the dispatcher's run_osa_cdci_server.py, without
     # its proxy clean-up and without the reloader.

@@ -139,6 +139,12 @@ class LocalDispatcher:
         Also serve the INTEGRAL instruments (``isgri``, ``jemx``, ``spi_acs``)
         from a synthetic test sky.  Without it only the dispatcher's own test
         instruments (``empty``, ``empty-async``, ``empty-semi-async``) exist.
+    notebook_service : bool
+        Also serve the instrument ``notebooks``: a real notebook service
+        (nb2workflow's ``nb2service``) running the test notebooks of
+        `astroquery_mmoda.testing.service_notebooks`, through the dispatcher's
+        nb2workflow plugin (see `astroquery_mmoda.testing.notebook_service`).
+        Only the ``"current"`` server has that plugin.
     server : str
         Which dispatcher: ``"1.3.3"`` (default, from PyPI) or ``"current"``
         (1.3.6, from ``sources``); see `astroquery_mmoda.testing.servers`.
@@ -155,10 +161,14 @@ class LocalDispatcher:
         Seconds to wait for the server to answer.
     """
 
-    def __init__(self, *, integral=False, server=None, sources=None, venv_dir=None, workdir=None,
-                 startup_timeout=90.0):
+    def __init__(self, *, integral=False, notebook_service=False, server=None, sources=None,
+                 venv_dir=None, workdir=None, startup_timeout=90.0):
         self.integral = integral
+        self.notebook_service = notebook_service
         self.server = get_server(server)
+        if notebook_service and "dispatcher_plugin_nb2workflow" not in self.server.modules:
+            raise ValueError(f"the MMODA server {self.server} has no nb2workflow plugin: "
+                             "notebook_service=True needs server='current'")
         self.sources = sources
         self.venv_dir = Path(venv_dir) if venv_dir else None
         self._own_workdir = workdir is None
@@ -211,6 +221,8 @@ class LocalDispatcher:
         env = server_environment()
         if self.integral:
             env.update(self._start_integral_services())
+        if self.notebook_service:
+            env.update(self._start_notebook_service())
         for attempt in range(3):
             self.port = _free_port()
             conf = self.workdir / "conf_env.yml"
@@ -224,6 +236,8 @@ class LocalDispatcher:
                 command += ["--remove-when-orphaned", str(self.workdir)]
             if self.integral:
                 command.append("--integral")
+            if self.notebook_service:
+                command.append("--notebooks")
             self._process = subprocess.Popen(
                 command, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
                 stdout=self._log_handle, stderr=subprocess.STDOUT, start_new_session=True)
@@ -318,6 +332,17 @@ class LocalDispatcher:
         from .sky import start_integral_services
 
         services, env = start_integral_services(self.workdir)
+        self._services.extend(services)
+        return env
+
+    def _start_notebook_service(self):
+        from .notebook_service import start_notebook_service
+
+        try:
+            services, env = start_notebook_service(self.workdir, venv_python(self.venv_dir))
+        except BaseException:
+            self._stop_services()
+            raise
         self._services.extend(services)
         return env
 

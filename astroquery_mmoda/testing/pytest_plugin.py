@@ -16,6 +16,11 @@ Registered as a pytest plugin when ``astroquery_mmoda`` is installed.  Fixtures:
     A session-wide `~astroquery_mmoda.testing.LocalDispatcher` with the INTEGRAL
     instruments (``isgri``, ``jemx``, ``spi_acs``) and the synthetic test sky of
     ``astroquery_mmoda.testing.sky``; tokens from its ``mint_token``.
+``notebook_dispatcher``
+    A session-wide `~astroquery_mmoda.testing.LocalDispatcher` of the current
+    server with the notebook service (instrument ``notebooks``, see
+    `astroquery_mmoda.testing.notebook_service`); only the ``"current"`` server
+    has it, so tests using it run only when that server is selected.
 
 The servers are chosen with ``--mmoda-server=1.3.3,current``; by default every
 server that can be provisioned here (``"current"`` needs
@@ -61,11 +66,18 @@ def _not_available(name):
             f"to a folder of its source archives or to pip requirements")
 
 
+#: The servers that have the nb2workflow plugin (notebook services).
+NOTEBOOK_SERVERS = ("current",)
+
+
 def pytest_generate_tests(metafunc):
     if "mmoda_server" in metafunc.fixturenames:
         metafunc.config._mmoda_used = True
-        metafunc.parametrize("mmoda_server", metafunc.config._mmoda_servers, indirect=True,
-                             scope="session")
+        servers = metafunc.config._mmoda_servers
+        if "notebook_dispatcher" in metafunc.fixturenames:
+            servers = [name for name in servers if name in NOTEBOOK_SERVERS] or [pytest.param(
+                None, marks=pytest.mark.skip(reason="notebook services need the current server"))]
+        metafunc.parametrize("mmoda_server", servers, indirect=True, scope="session")
 
 
 def pytest_terminal_summary(terminalreporter, config):
@@ -98,6 +110,28 @@ def integral_dispatcher(mmoda_server):
         yield dispatcher
 
 
+@pytest.fixture(scope="session")
+def notebook_service_dispatchers():
+    """``get(server)``: the session's dispatcher with the notebook service on ``server``, started once."""
+    from .local_dispatcher import LocalDispatcher
+
+    running = {}
+
+    def get(server):
+        if server not in running:
+            running[server] = LocalDispatcher(server=server, notebook_service=True).start()
+        return running[server]
+    yield get
+    for dispatcher in running.values():
+        dispatcher.stop()
+
+
+@pytest.fixture(scope="session")
+def notebook_dispatcher(mmoda_server, notebook_service_dispatchers):
+    """A real current MMODA dispatcher serving the test notebooks as the instrument ``notebooks``."""
+    return notebook_service_dispatchers(mmoda_server)
+
+
 @pytest.fixture
 def mmoda_token(local_dispatcher):
     """Factory of tokens accepted by ``local_dispatcher``."""
@@ -111,7 +145,7 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and call.when == "call":
-        for name in ("local_dispatcher", "integral_dispatcher"):
+        for name in ("local_dispatcher", "integral_dispatcher", "notebook_dispatcher"):
             dispatcher = getattr(item, "funcargs", {}).get(name)
             if dispatcher is not None and hasattr(dispatcher, "log_text"):
                 report.sections.append((f"{name} server log (tail)",

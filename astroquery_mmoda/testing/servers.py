@@ -8,7 +8,8 @@ Two servers are known:
     default, since it needs nothing but PyPI.
 ``"current"``
     ``cdci-data-analysis`` 1.3.6, what the public MMODA runs, with the INTEGRAL plugin
-    2.0 and the all-sky plugin.  They are not on PyPI: they come from a folder of
+    2.0, the all-sky plugin and the nb2workflow plugin (with nb2workflow, the notebook
+    service, from PyPI).  They are not on PyPI: they come from a folder of
     their source archives or from pip requirements (``$MMODA_DISPATCHER_SOURCES``,
     see `server_sources`); every other package is pinned by this server's own lock file.
 
@@ -68,6 +69,8 @@ class ServerSpec:
         ``git archive`` snapshots (``NAME-COMMIT.tar.gz``) provide it.
     launcher_options : tuple of str
         The launcher's work-arounds this version still needs.
+    modules : tuple of str
+        What must import once installed (checked at the end of provisioning).
     """
 
     name: str
@@ -75,6 +78,7 @@ class ServerSpec:
     lock_file: Path
     source_archives: tuple = ()
     launcher_options: tuple = ()
+    modules: tuple = ("cdci_data_analysis", "cdci_osa_plugin", "dispatcher_plugin_integral_all_sky")
 
     def __str__(self):
         return f"{self.name} (cdci-data-analysis {self.version})"
@@ -85,7 +89,11 @@ SERVERS = {
                         launcher_options=("--numpy-aliases",)),
     "current": ServerSpec("current", "1.3.6", _DATA / "dispatcher-current.lock.txt",
                           source_archives=("dispatcher-app", "dispatcher-plugin-integral",
-                                           "dispatcher-plugin-integral-all-sky")),
+                                           "dispatcher-plugin-integral-all-sky",
+                                           "dispatcher-plugin-nb2workflow"),
+                          modules=("cdci_data_analysis", "cdci_osa_plugin",
+                                   "dispatcher_plugin_integral_all_sky", "dispatcher_plugin_nb2workflow",
+                                   "nb2workflow.json")),
 }
 DEFAULT_SERVER = "1.3.3"
 
@@ -305,8 +313,7 @@ def provision_dispatcher_venv(venv_dir=None, *, server=None, sources=None, pytho
                  pip + ["-r", str(spec.lock_file)]]
         if found:
             steps.append(pip + found)
-        steps.append([str(venv_python(venv_dir)), "-W", "ignore", "-c",
-                      "import cdci_data_analysis, cdci_osa_plugin, dispatcher_plugin_integral_all_sky"])
+        steps.append([str(venv_python(venv_dir)), "-W", "ignore", "-c", f"import {', '.join(spec.modules)}"])
         for step in steps:
             _run(step, venv_dir, timeout)
         marker.write_text(digest)

@@ -42,6 +42,10 @@ EXPECTED = {
     # The dummy failing product: 1.3.3 says "failing query"; 1.3.6 only names the product
     # (its debug_message is "InternalError()").
     "failing_job_reason": {"1.3.3": "failing query", "current": "Instrument: empty, product: failing"},
+    # The ontology term of each parameter (meta-data's owl_uri): 1.3.3 does not send it.
+    "parameter_types_of_empty_numerical": {
+        "1.3.3": {"RA": "", "T1": "", "p": ""},
+        "current": {"RA": "oda:Angle", "T1": "oda:TimeInstant", "p": "oda:Float"}},
 }
 
 _DDACLIENT = ("harness: plugin 2.0 calls RemoteDDA with an argument that ddaclient 1.1.13 (the "
