@@ -61,17 +61,20 @@ __all__ = ["Mmoda", "MmodaClass", "Conf", "conf"]
 
 
 class _ClientOnFirstUse:
-    """The default `MmodaClass` instance before its first use.
-
-    Importing the client pulls in ``astroquery.query`` and ``requests``, which
-    costs more than everything else in ``from astroquery_mmoda import Mmoda``.
-    This object stands in for the client until it is first touched; then
-    ``astroquery_mmoda.core`` is imported and turns this very object into the
-    client (its class becomes `MmodaClass`), so that every reference to
-    ``Mmoda`` ever handed out is the client itself.
-    """
+    # The default MmodaClass instance before its first use.
+    #
+    # Importing the client pulls in astroquery.query and requests, which cost more than
+    # everything else in ``from astroquery_mmoda import Mmoda``.  This object stands in
+    # for the client until it is first used; then astroquery_mmoda.core is imported and
+    # turns this very object into the client (its class becomes MmodaClass), so that
+    # every reference to ``Mmoda`` ever handed out is the client itself.  Importing
+    # MmodaClass does the same, so isinstance(Mmoda, MmodaClass) holds.  Introspection
+    # (special names such as __wrapped__, e.g. by doctest's collection) does not import
+    # the client; __doc__ (help()) does.
 
     def __getattr__(self, name):
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
         return getattr(_make_client(self), name)
 
     def __setattr__(self, name, value):
@@ -90,8 +93,8 @@ class _ClientOnFirstUse:
         return _make_client(self).__reduce_ex__(protocol)
 
     @property
-    def __class__(self):  # isinstance(Mmoda, MmodaClass) and help(Mmoda) see the client
-        return type(_make_client(self))
+    def __doc__(self):
+        return _make_client(self).__doc__
 
 
 def _make_client(stand_in):

@@ -25,10 +25,11 @@ def test_import_does_not_load_the_client():
 @pytest.mark.parametrize("first_use", [
     "repr(Mmoda)", "Mmoda.server", "dir(Mmoda)", "isinstance(Mmoda, object)",
     "pickle.dumps(Mmoda)", "pydoc.render_doc(Mmoda)", "setattr(Mmoda, 'note', 1)",
+    "Mmoda.__doc__", "copy.copy(Mmoda)",
 ])
 def test_first_use_of_any_kind_makes_the_stand_in_the_client(first_use):
     facts = _fresh_process(
-        "import json, pickle, pydoc\n"
+        "import copy, json, pickle, pydoc\n"
         "from astroquery_mmoda import Mmoda\n"
         f"{first_use}\n"
         "import astroquery_mmoda.core as core\n"
@@ -39,8 +40,20 @@ def test_first_use_of_any_kind_makes_the_stand_in_the_client(first_use):
                      "<MmodaClass https://www.astro.unige.ch/mmoda/dispatch-data (not logged in)>", True]
 
 
+def test_introspection_does_not_import_the_client():
+    # what doctest's collection and inspect do with a module's objects
+    loaded = _fresh_process(
+        "import inspect, json, sys\n"
+        "import astroquery_mmoda\n"
+        "from astroquery_mmoda import Mmoda\n"
+        "inspect.unwrap(Mmoda); inspect.isclass(Mmoda); inspect.isroutine(Mmoda)\n"
+        "hasattr(Mmoda, '__wrapped__'); list(vars(astroquery_mmoda).items())\n"
+        "print(json.dumps('astroquery_mmoda.core' in sys.modules))")
+    assert loaded is False
+
+
 def test_isinstance_before_any_other_use():
-    # isinstance reads __class__ first: that alone makes the client.
+    # naming MmodaClass imports the client, which makes the stand-in the client
     facts = _fresh_process(
         "import json\n"
         "from astroquery_mmoda import Mmoda\n"
