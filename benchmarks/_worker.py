@@ -57,6 +57,8 @@ def silence_logging():
 IMPORTS = {
     "ours-package": "import astroquery_mmoda",
     "ours-client": "from astroquery_mmoda import Mmoda",
+    # Mmoda is a stand-in until first used: this is the import plus that first use
+    "ours-client-used": "from astroquery_mmoda import Mmoda; Mmoda.server",
     "oda_api": "import oda_api.api",
     "floor": "import astroquery, astropy, keyring, jwt",
     # astroquery's BaseQuery lives in astroquery.query, which imports pyvo
