@@ -8,14 +8,15 @@ from astroquery_mmoda.testing.servers import (ProvisioningError, available_serve
                                               get_server, provision_dispatcher_venv, server_sources)
 
 ARCHIVES = ("dispatcher-app-955494bf.tar.gz", "dispatcher-plugin-integral-9c4017c.tar.gz",
-            "dispatcher-plugin-integral-all-sky-b453bf0.tar.gz")
+            "dispatcher-plugin-integral-all-sky-b453bf0.tar.gz",
+            "dispatcher-plugin-nb2workflow-e902c3b.tar.gz")
 
 
 @pytest.fixture
 def sources(tmp_path):
     folder = tmp_path / "vendor"
     folder.mkdir()
-    for name in ARCHIVES + ("README.md", "dispatcher-plugin-nb2workflow-e902c3b.tar.gz"):
+    for name in ARCHIVES + ("README.md", "dispatcher-plugin-unrelated-0123abc.tar.gz"):
         (folder / name).write_bytes(name.encode())
     return folder
 
