@@ -29,9 +29,10 @@ from astroquery import cache_conf, log
 from .cache_files import (SUFFIX, atomic_write, check_key, clear_entries, discard, entry_files,
                           entry_mtime, jsonable, normalise_url, now_utc, read_bytes, short_key)
 from .journal import JOURNAL_COLUMNS, JobJournal
-from .redaction import scrub
+from .redaction import contains_secret, known_secrets, scrub
+from .writing import Spool
 
-__all__ = ["cache_key", "is_finished", "ResultCache", "DescriptionCache", "JobJournal",
+__all__ = ["cache_key", "is_finished", "ResultCache", "AnswerSpool", "DescriptionCache", "JobJournal",
            "IGNORED_PARAMETERS", "JOURNAL_COLUMNS"]
 
 #: Parameters that never enter a cache key: secrets, job bookkeeping, protocol
@@ -44,6 +45,10 @@ IGNORED_PARAMETERS = frozenset({
 _KEY_VERSION = 2
 _RESULT_FORMAT = "astroquery_mmoda-result"
 _RESULT_VERSION = 1
+# Answers up to this size are kept in memory until stored; larger ones are
+# spooled to a temporary file in the cache folder as they arrive.
+_SPOOL_IN_MEMORY = 2 ** 20
+_REDACTED = b"<token>"
 # Integers beyond this are not exactly representable as floats: keep them apart.
 _MAX_EXACT_FLOAT_INT = 2 ** 53
 
@@ -190,7 +195,10 @@ class ResultCache:
     -----
     Entries are plain (uncompressed) JSON: with large products, mostly
     base64 text that hardly compresses, gzip made writing about three times
-    slower for a 10 % smaller file.  NaN and infinities are kept.
+    slower for a 10 % smaller file.  NaN and infinities are kept.  An answer
+    received through a `spool` is stored as the server sent it, embedded in
+    the entry's JSON without being decoded and encoded again, unless it holds
+    a token (then the answer is scrubbed and written anew).
 
     Examples
     --------
@@ -211,7 +219,20 @@ class ResultCache:
     def _path(self, key):
         return self.directory / (check_key(key) + SUFFIX)
 
-    def put(self, key, envelope):
+    def _prefix(self, key):
+        """The entry's JSON up to its ``envelope`` value."""
+        header = json.dumps({"format": _RESULT_FORMAT, "version": _RESULT_VERSION, "key": key,
+                             "stored": now_utc()})
+        return (header[:-1] + ', "envelope": ').encode("utf-8")
+
+    def spool(self, key):
+        """An `AnswerSpool` for the answer about to be received for ``key``, or None if caching is off."""
+        path = self._path(key)
+        if not cache_conf.cache_active:
+            return None
+        return AnswerSpool(path, self._prefix(key), known_secrets())
+
+    def put(self, key, envelope, *, spool=None, token_echoes=0):
         """Store a finished answer.
 
         Parameters
@@ -222,6 +243,13 @@ class ResultCache:
             The dispatcher's JSON answer.  Only answers with ``query_status``
             ``"done"`` and ``exit_status.status`` 0 are stored; tokens are
             removed first.
+        spool : `AnswerSpool`, optional
+            The same answer as received (from `spool`), its tokens replaced as
+            they arrived: stored as it is if it replaced all of them, else
+            discarded.
+        token_echoes : int or None
+            How often the answer as received held a token
+            (`~astroquery_mmoda.protocol.Envelope.token_echoes`).
 
         Returns
         -------
@@ -236,11 +264,21 @@ class ResultCache:
             return False
         if not is_finished(envelope):
             log.debug(f"MMODA cache: result {short_key(key)} not stored (not a finished, successful job)")
+            if spool is not None:
+                spool.discard()
             return False
-        document = {"format": _RESULT_FORMAT, "version": _RESULT_VERSION, "key": key,
-                    "stored": now_utc(), "envelope": scrub(envelope)}
+        if spool is not None:
+            # Every token was replaced as it arrived: as many as the decoded answer
+            # held where tokens are echoed, and none elsewhere.
+            if spool.usable and spool.redacted == token_echoes and not contains_secret(envelope):
+                stored = spool.commit()
+                if stored:
+                    log.debug(f"MMODA cache: stored result {short_key(key)} as received "
+                              f"({spool.size} bytes)")
+                return stored
+            spool.discard()
         try:
-            data = json.dumps(document, allow_nan=True).encode("utf-8")
+            data = self._prefix(key) + json.dumps(scrub(envelope), allow_nan=True).encode("utf-8") + b"}"
         except (TypeError, ValueError) as error:
             warnings.warn(f"MMODA result {short_key(key)} not cached: not JSON ({error})",
                           AstropyUserWarning)
@@ -330,6 +368,114 @@ class ResultCache:
 
     def __len__(self):
         return len(self.keys())
+
+
+class AnswerSpool:
+    """The body of one dispatcher answer, copied into a result-cache entry as it arrives.
+
+    Made by `ResultCache.spool` and fed by the transport, piece by piece, while
+    the answer is read: storing a large answer then costs a rename, not a
+    second encoding of its products or a second copy of them in memory.  Up to
+    ``_SPOOL_IN_MEMORY`` bytes are kept in memory; beyond that they go to a
+    temporary file in the cache folder (`~astroquery_mmoda.writing.Spool`).
+    Writing problems never fail the request: the spool just stops (warned once).
+    Each of ``secrets`` (texts) is replaced by ``<token>`` as it arrives;
+    `redacted` counts them.
+    """
+
+    def __init__(self, path, prefix, secrets=()):
+        self._path = path
+        self._buffer = bytearray(prefix)
+        self._file = None
+        self._secrets = tuple(secret.encode("utf-8") for secret in secrets)
+        # The end of the last piece, held back: it may be the start of a secret.
+        self._held = b""
+        self._hold = max((len(secret) for secret in self._secrets), default=1) - 1
+        self.redacted = 0
+        self._opened = False      # the answer's first character was seen (must be "{")
+        self._ok = True
+        self.size = 0
+
+    @property
+    def usable(self):
+        """Whether the spool holds an answer that can be stored as it is."""
+        return self._ok and self._opened
+
+    def write(self, chunk):
+        """Append a piece of the answer's body."""
+        if not self._ok or not chunk:
+            return
+        if not self._opened:
+            start = bytes(chunk[:64]).lstrip()
+            if not start:
+                return  # whitespace before the answer
+            self._opened = True
+            self._ok = start.startswith(b"{")  # a JSON object in UTF-8, no BOM
+            if not self._ok:
+                return
+        self.size += len(chunk)
+        if self._secrets:
+            chunk = self._redacted(chunk)
+        self._store(chunk)
+
+    def _redacted(self, chunk):
+        data = self._held + bytes(chunk)
+        for secret in self._secrets:
+            if secret in data:
+                self.redacted += data.count(secret)
+                data = data.replace(secret, _REDACTED)
+        cut = max(0, len(data) - self._hold)
+        self._held = data[cut:]
+        return data[:cut]
+
+    def _store(self, chunk):
+        if not self._ok:
+            return
+        try:
+            if self._file is None:
+                if len(self._buffer) + len(chunk) <= _SPOOL_IN_MEMORY:
+                    self._buffer += chunk
+                    return
+                self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._file = Spool(self._path)
+                self._file.write(self._buffer)
+                self._buffer = None
+            self._file.write(chunk)
+        except OSError as error:
+            self.discard()
+            warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
+                          f"{error.strerror or error}", AstropyUserWarning)
+
+    def commit(self):
+        """Make the answer the entry; returns False (with a warning) if it cannot be written."""
+        if not self.usable:
+            self.discard()
+            return False
+        self._store(self._held + b"}")
+        if not self._ok:
+            return False
+        self._ok = False
+        if self._file is None:
+            return atomic_write(self._path.parent, self._path.name, self._buffer)
+        try:
+            self._file.commit()
+        except FileNotFoundError:
+            log.debug(f"MMODA cache: write of {self._path.name[:12]} abandoned (folder cleared meanwhile)")
+            self._file.discard()
+            return False
+        except OSError as error:
+            self._file.discard()
+            warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
+                          f"{error.strerror or error}", AstropyUserWarning)
+            return False
+        return True
+
+    def discard(self):
+        """Drop what was received (never raises)."""
+        self._ok = False
+        self._buffer = None
+        if self._file is not None:
+            self._file.discard()
 
 
 # ---------------------------------------------------------------------------

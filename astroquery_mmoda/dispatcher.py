@@ -84,7 +84,7 @@ class DispatcherClient:
             self._retries = retries
 
     def request(self, path, params, *, token=None, method=None, allow_redirects=True,
-                timeout=None):
+                timeout=None, spool=None):
         """One exchange with the dispatcher; returns the `requests.Response` of a 2xx answer.
 
         ``timeout`` (default ``conf.timeout``) bounds the whole exchange, the
@@ -94,17 +94,18 @@ class DispatcherClient:
         proxy of the environment.  Raises the package's exceptions for
         everything else; they are raised outside any ``except`` block, so no
         exception of the HTTP library (whose text may hold the token) is
-        attached to them.
+        attached to them.  ``spool`` gets the body of a 2xx answer as it
+        arrives (see `~astroquery_mmoda.transport._read_body`).
         """
         try:
-            outcome = self._exchange(path, params, token, method, allow_redirects, timeout)
+            outcome = self._exchange(path, params, token, method, allow_redirects, timeout, spool)
         finally:
             token = params = None  # frames of a traceback keep their locals
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
 
-    def _exchange(self, path, params, token, method, allow_redirects, timeout):
+    def _exchange(self, path, params, token, method, allow_redirects, timeout, spool=None):
         """The response, or the exception to raise (built outside the HTTP library's ``except``)."""
         self._mount_retries()
         url = f"{self.url}/{path}"
@@ -126,7 +127,8 @@ class DispatcherClient:
         deadline = time.monotonic() + timeout
         try:
             for _ in range(_MAX_SAME_ORIGIN_REDIRECTS + 1):
-                outcome = self._send(method, url, params, files, allow_redirects, timeout, deadline)
+                outcome = self._send(method, url, params, files, allow_redirects, timeout, deadline,
+                                     spool)
                 if isinstance(outcome, BaseException):
                     return outcome
                 target = _same_origin_redirect(url, outcome) if token else None
@@ -140,7 +142,7 @@ class DispatcherClient:
             self._raise_for_status(outcome, path)
         return outcome
 
-    def _send(self, method, url, params, files, allow_redirects, timeout, deadline):
+    def _send(self, method, url, params, files, allow_redirects, timeout, deadline, spool=None):
         send = {"data": params, "files": files or None} if method == "POST" else {"params": params}
         failure = None
         try:
@@ -157,7 +159,8 @@ class DispatcherClient:
             send = params = None
         if failure is not None:
             return failure
-        body = _read_body(response, deadline)
+        # Only a final, successful answer is worth spooling (not a redirect or an error page).
+        body = _read_body(response, deadline, spool if 200 <= response.status_code < 300 else None)
         if isinstance(body, BaseException):
             return body
         response._content = body
@@ -219,16 +222,17 @@ class DispatcherClient:
 
     # -- endpoints --------------------------------------------------------------
 
-    def run_analysis(self, params, *, token=None, timeout=None):
+    def run_analysis(self, params, *, token=None, timeout=None, spool=None):
         """Send a product query (new or a poll); returns the parsed `Envelope`.
 
         A job's failure is NOT raised here: see `raise_for_job_failure`.
-        ``timeout`` bounds this exchange (at most ``conf.timeout``).
+        ``timeout`` bounds this exchange (at most ``conf.timeout``); ``spool``
+        gets the answer's body as it arrives (see `request`).
         """
         params = dict(params, api="True")
         try:
             response = self.request("run_analysis", params, token=token, allow_redirects=False,
-                                    timeout=timeout)
+                                    timeout=timeout, spool=spool)
         finally:
             token = params = None  # frames of a traceback keep their locals
         envelope = parse_envelope(response.content)

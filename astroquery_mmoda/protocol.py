@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from .callers import user_stacklevel
 from .exceptions import InvalidQueryError, JobFailedError, NoDataError, ProtocolError, _shorten
 from .metadata import loads_json
-from .redaction import redact, scrub
+from .redaction import count_secrets, redact, scrub
 
 __all__ = ["Envelope", "MmodaWarning", "encode_params", "envelope_from_data", "failure_reason",
            "parse_envelope", "raise_for_job_failure", "warn_comment"]
@@ -170,6 +170,9 @@ class Envelope:
         The encoded products (decoded by `astroquery_mmoda.products`).
     data : dict
         The whole answer (its token echoes removed), as cached.
+    token_echoes : int or None
+        How often the answer as received held a token of this process (in the
+        places removed from ``data``); None if it held some other token.
 
     Examples
     --------
@@ -185,6 +188,7 @@ class Envelope:
     reports: list = field(default_factory=list)
     products: dict = field(default_factory=dict)
     data: dict = field(default_factory=dict, repr=False)
+    token_echoes: int = 0
 
     @property
     def finished(self):
@@ -203,19 +207,26 @@ def _strip_token_echoes(data):
     """Remove the token that the dispatcher echoes back in its answers.
 
     Only the small, known places are scrubbed: product data are never copied.
+    Returns the cleaned answer and how often the places held a token of this
+    process (`~astroquery_mmoda.redaction.count_secrets`).
     """
-    data = dict(data)
+    data, echoes = dict(data), 0
     for key in ("job_monitor", "exit_status", "analysis_parameters"):
         if key in data:
-            data[key] = scrub(data[key])
+            data[key], echoes = _scrubbed(data[key], echoes)
     products = data.get("products")
     if isinstance(products, dict):
         products = dict(products)
         for key in ("analysis_parameters", "api_code", "instrument_parameters", "input_param_dict"):
             if key in products:
-                products[key] = scrub(products[key])
+                products[key], echoes = _scrubbed(products[key], echoes)
         data["products"] = products
-    return data
+    return data, echoes
+
+
+def _scrubbed(value, echoes):
+    found = count_secrets(value)
+    return scrub(value), None if found is None or echoes is None else echoes + found
 
 
 def parse_envelope(content):
@@ -242,7 +253,7 @@ def envelope_from_data(data):
     """Check a decoded ``run_analysis`` answer (see `parse_envelope`) and wrap it."""
     if not isinstance(data, dict):
         raise ProtocolError(f"the dispatcher's answer is a JSON {type(data).__name__}, not an object")
-    data = _strip_token_echoes(data)
+    data, token_echoes = _strip_token_echoes(data)
     status = data.get("query_status")
     if not isinstance(status, str) or not status:
         raise ProtocolError("the dispatcher's answer has no query_status")
@@ -271,7 +282,7 @@ def envelope_from_data(data):
         reports = []
     return Envelope(query_status=status, job_id=job_id, session_id=session_id,
                     exit_status=exit_status, reports=[r for r in reports if isinstance(r, dict)],
-                    products=products, data=data)
+                    products=products, data=data, token_echoes=token_echoes)
 
 
 def _text_field(mapping, name):

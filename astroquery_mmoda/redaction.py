@@ -7,7 +7,8 @@ import logging
 import re
 import threading
 
-__all__ = ["register_secret", "redact", "scrub", "RedactingFilter"]
+__all__ = ["register_secret", "known_secrets", "redact", "scrub", "contains_secret", "count_secrets",
+           "RedactingFilter"]
 
 # Any JWT (three base64url parts, the first one a JSON object: "eyJ...").
 _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
@@ -21,6 +22,12 @@ def register_secret(secret):
     if secret and len(secret) >= 8:
         with _lock:
             _known_secrets.add(secret)
+
+
+def known_secrets():
+    """The values registered with `register_secret`, longest first."""
+    with _lock:
+        return tuple(sorted(_known_secrets, key=len, reverse=True))
 
 
 def redact(text):
@@ -60,12 +67,81 @@ def scrub(value):
     {'job_id': 'd0c4a1e2', 'log': ['refused <token>']}
     """
     if isinstance(value, dict):
-        return {key: scrub(item) for key, item in value.items() if key != "token"}
+        return {redact(key) if isinstance(key, str) else key: scrub(item)
+                for key, item in value.items() if key != "token"}
     if isinstance(value, (list, tuple)):
         return type(value)(scrub(item) for item in value)
     if isinstance(value, str):
         return redact(value)
     return value
+
+
+def contains_secret(value):
+    """Whether `scrub` would change a JSON-like structure (a ``token`` entry, a token in a text).
+
+    Reads everything, keys included, and copies nothing.
+
+    Examples
+    --------
+    >>> contains_secret({"job_id": "d0c4a1e2", "products": ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"]})
+    True
+    >>> contains_secret({"job_id": "d0c4a1e2", "products": [1.5, None, "ok"]})
+    False
+    """
+    secrets = known_secrets()
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            if "token" in item:
+                return True
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if _JWT_RE.search(item) or any(secret in item for secret in secrets):
+                return True
+    return False
+
+
+def count_secrets(value):
+    """How often registered secrets occur in a JSON-like structure's texts (keys too).
+
+    None if it holds a token that is not registered (a JWT-shaped text that
+    is not a registered secret).
+
+    Examples
+    --------
+    >>> count_secrets({"job_id": "d0c4a1e2", "log": ["no token here"]})
+    0
+    >>> count_secrets(["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"]) is None
+    True
+    """
+    secrets, count = known_secrets(), 0
+    for text in _texts(value):
+        for match in _JWT_RE.finditer(text):
+            if match.group() not in secrets:
+                return None
+        for secret in secrets:
+            if secret in text:
+                occurrences = text.count(secret)
+                count += occurrences
+                text = text.replace(secret, _REDACTED)  # a shorter secret inside a longer one: once
+    return count
+
+
+def _texts(value):
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+        elif isinstance(item, str):
+            yield item
 
 
 class RedactingFilter(logging.Filter):

@@ -125,7 +125,7 @@ class Submitter:
                   session_id=session_id, job_id=job_id, status=status,
                   on_finish=self._finisher(key) if key else None)
         if key:
-            job._on_decoded = self._storer(key)
+            self._store_results(job, key)
             job._on_forget = lambda job: self.journal.remove(key)
         return job
 
@@ -134,7 +134,7 @@ class Submitter:
         job = Job(self._client, instrument, product, query_type, wire, token=self._token(),
                   on_finish=self._finisher(key))
         if cache:
-            job._on_decoded = self._storer(key)
+            self._store_results(job, key)
         entry = self.journal.lookup(key)
         # The key includes the server, so the entry is this server's job.
         if entry and entry.get("job_id") and entry.get("session_id"):
@@ -161,9 +161,17 @@ class Submitter:
             self.journal.remove(key)
         return finished
 
+    def _store_results(self, job, key):
+        """Make ``job`` spool its answer as it arrives and store it once it has decoded."""
+        job._on_decoded = self._storer(key)
+        job._spool_for_answer = lambda: self.results.spool(key)
+
     def _storer(self, key):
         # Only answers that decoded are stored: a broken one is never replayed.
         def store(job, envelope):
+            spool, job._spool = job._spool, None
             if envelope.succeeded:
-                self.results.put(key, envelope.data)
+                self.results.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes)
+            elif spool is not None:
+                spool.discard()
         return store

@@ -106,14 +106,20 @@ def _socket_of(raw):
     return sock if hasattr(sock, "settimeout") else None
 
 
-def _read_body(response, deadline):
-    """The whole (decoded) body, or the exception to raise: too large, too slow, broken."""
+def _read_body(response, deadline, spool=None):
+    """The whole (decoded) body, or the exception to raise: too large, too slow, broken.
+
+    ``spool`` (e.g. a `~astroquery_mmoda.cache.AnswerSpool`), if given, gets
+    every piece of the body as it arrives.
+    """
     limit = int(float(conf.max_answer_size) * 2 ** 20)
     if getattr(response, "_content_consumed", False):  # a response hook read it already
         body = response.content or b""
         if len(body) > limit:
             return ProtocolError("the MMODA dispatcher's answer is larger than conf.max_answer_size "
                                  f"({float(conf.max_answer_size):g} MiB)", status_code=response.status_code)
+        if spool is not None:
+            spool.write(body)
         return body
     raw = response.raw
     read = getattr(raw, "read1", None) or raw.read  # read1: what has arrived, not a full chunk
@@ -138,6 +144,8 @@ def _read_body(response, deadline):
                 problem = "large"
                 break
             body += chunk
+            if spool is not None:
+                spool.write(chunk)
     except MemoryError:
         problem = "memory"
     except Exception as exc:  # socket timeouts, urllib3's ProtocolError, DecodeError, ...

@@ -26,7 +26,7 @@ import secrets
 import stat
 from pathlib import Path
 
-__all__ = ["write_file", "write_files", "ecsv", "UnsafeTargetError"]
+__all__ = ["write_file", "write_files", "Spool", "ecsv", "UnsafeTargetError"]
 
 _OPEN_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
                | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
@@ -178,20 +178,24 @@ class _Target:
             raise UnsafeTargetError(f"refused to write {self.path}: it exists and is not a regular file")
         self.existing = info
 
-    def write_temporary(self, mode):
+    def open_temporary(self, mode):
+        """The new temporary file next to the target, open for writing."""
         if mode is None and self.existing is not None:
             mode = stat.S_IMODE(self.existing.st_mode)
         name = f".{self.path.name[:64]}.{secrets.token_hex(6)}.tmp"
         temporary = self.path.with_name(name)
         descriptor = os.open(temporary, _OPEN_FLAGS, 0o666 if mode is None else mode)
         self.temporary = temporary
-        with os.fdopen(descriptor, "wb") as stream:
-            if mode is not None:
-                # The umask may have taken bits away from a mode asked for explicitly.
-                _chmod(stream, temporary, mode)
+        stream = os.fdopen(descriptor, "wb")
+        if mode is not None:
+            # The umask may have taken bits away from a mode asked for explicitly.
+            _chmod(stream, temporary, mode)
+        return stream
+
+    def write_temporary(self, mode):
+        with self.open_temporary(mode) as stream:
             _fill(stream, self.content)
-            stream.flush()
-            os.fsync(stream.fileno())
+            _flush(stream)
 
     def commit(self, overwrite):
         if not overwrite:
@@ -242,6 +246,89 @@ class _Target:
             except OSError:
                 pass
             self.backup = None
+
+
+class Spool:
+    """One file written piece by piece as its data arrive, then put in place at once, or dropped.
+
+    The same safety as `write_file`: the pieces go to a new temporary file in
+    the target's folder (created exclusively, never through a link); `commit`
+    renames it over the target (a link or special file there is refused),
+    `discard` removes it.  Nothing is created before the first `write`.
+
+    Parameters
+    ----------
+    path : path-like
+        The target; its folder must exist when the first piece is written.
+    mode : int, optional
+        Permission bits of the new file (see `write_file`).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> spool = Spool(folder / "answer.json")
+    >>> spool.write(b'{"query_status": '); spool.write(b'"done"}')
+    >>> spool.commit().read_text()
+    '{"query_status": "done"}'
+    >>> import shutil; shutil.rmtree(folder)
+    """
+
+    def __init__(self, path, *, mode=None):
+        self._target = _Target(Path(path), None)
+        self._mode = mode
+        self._stream = None
+        self._done = False
+        self.size = 0
+
+    def write(self, data):
+        """Append ``data`` (bytes-like); `OSError` if it cannot be written."""
+        if self._done:
+            raise ValueError("this spool was committed or discarded already")
+        if self._stream is None:
+            self._target.inspect()
+            self._stream = self._target.open_temporary(self._mode)
+        self._stream.write(data)
+        self.size += len(data)
+
+    def commit(self, *, overwrite=True):
+        """Put the file in place (see `write_file` for ``overwrite``); returns its path."""
+        target = self._target
+        try:
+            if self._stream is None:
+                self.write(b"")
+            self._done = True
+            stream, self._stream = self._stream, None
+            with stream:
+                _flush(stream)
+            _check_targets([target], overwrite)
+            target.commit(overwrite)
+        except BaseException:
+            target.undo()
+            raise
+        target.forget_backup()
+        _sync_folders({target.path.parent})
+        return target.path
+
+    def discard(self):
+        """Drop what was written (never raises)."""
+        self._done = True
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass
+        self._target.undo()
+
+    def __del__(self):
+        if getattr(self, "_stream", None) is not None:
+            self.discard()
+
+
+def _flush(stream):
+    stream.flush()
+    os.fsync(stream.fileno())
 
 
 def _fill(stream, content):

@@ -1,4 +1,5 @@
 """A scripted stand-in for the dispatcher, for offline tests of `astroquery_mmoda.jobs`."""
+import json
 import types
 
 from astroquery_mmoda.protocol import envelope_from_data
@@ -22,10 +23,13 @@ class ScriptedDispatcher:
         self.sent = []
         self.timeouts = []
 
-    def run_analysis(self, params, *, token=None, timeout=None):
+    def run_analysis(self, params, *, token=None, timeout=None, spool=None):
         self.sent.append(dict(params))
         self.timeouts.append(timeout)
-        return envelope_from_data(self.script(dict(params)))
+        data = self.script(dict(params))
+        if spool is not None:  # as the transport does: the body, as it arrives
+            spool.write(json.dumps(data).encode())
+        return envelope_from_data(data)
 
 
 def scripted_client(script):

@@ -533,3 +533,134 @@ def test_put_never_writes_through_a_planted_link(tmp_path):
     with pytest.warns(AstropyUserWarning, match="Cannot write"):
         assert cache.put(key, envelope()) is False
     assert victim.read_text() == "precious"
+
+
+# ---------------------------------------------------------------------------
+# Result cache: answers stored as they arrived (spooled)
+
+def answer_body(payload="x"):
+    data = envelope(payload=payload)
+    data["job_monitor"]["full_report_dict_list"] = []
+    data["products"] = {"numpy_data_product_list": [{"name": "lc", "binarys": payload}],
+                        "analysis_parameters": {"RA": 83.63, "p": float("nan")}}
+    return data, json.dumps(data).encode()
+
+
+def spool_in_pieces(spool, body, size=65536):
+    for start in range(0, len(body), size):
+        spool.write(body[start:start + size])
+
+
+@pytest.mark.parametrize("size", [10, 3 * 2 ** 20])
+def test_a_spooled_answer_is_stored_as_it_arrived(tmp_path, size):
+    cache, key = ResultCache(tmp_path), key_of()
+    data, body = answer_body(payload="A" * size)
+    spool = cache.spool(key)
+    spool_in_pieces(spool, b"\n  " + body)
+    # A large answer is on disk while it arrives (a temporary file), a small one in memory.
+    temporary = [name for name in os.listdir(tmp_path / "results")] if size > 2 ** 20 else []
+    assert len(temporary) == (1 if size > 2 ** 20 else 0)
+    assert all(name.startswith(".") and name.endswith(".tmp") for name in temporary)
+    assert cache.put(key, data, spool=spool)
+    entry = (tmp_path / "results" / f"{key}.json").read_bytes()
+    assert body in entry  # the server's own bytes: not decoded and encoded again
+    stored = cache.get(key)
+    assert stored["products"]["numpy_data_product_list"][0]["binarys"] == "A" * size
+    assert math.isnan(stored["products"]["analysis_parameters"]["p"])
+    assert os.listdir(tmp_path / "results") == [f"{key}.json"]
+
+
+def test_a_spooled_answer_with_a_token_is_scrubbed_instead(tmp_path):
+    cache, key, token = ResultCache(tmp_path), key_of(), mint_token()
+    data, _ = answer_body(payload="B" * 2 ** 21)
+    data["job_monitor"]["full_report_dict_list"] = [{"message": f"called with token={token}"}]
+    spool = cache.spool(key)
+    spool_in_pieces(spool, json.dumps(data).encode())
+    assert cache.put(key, data, spool=spool)
+    assert_no_token(tmp_path, token)
+    stored = cache.get(key)
+    assert stored["job_monitor"]["full_report_dict_list"] == [{"message": "called with token=<token>"}]
+    assert stored["products"]["numpy_data_product_list"][0]["binarys"] == "B" * 2 ** 21
+    assert os.listdir(tmp_path / "results") == [f"{key}.json"]
+
+
+@pytest.mark.parametrize("body", [b"\xef\xbb\xbf{}", "{}".encode("utf-16"), b"[1]", b""])
+def test_a_body_that_is_not_a_plain_json_object_is_written_anew(tmp_path, body):
+    cache, key = ResultCache(tmp_path), key_of()
+    data, _ = answer_body()
+    spool = cache.spool(key)
+    spool.write(body)
+    assert not spool.usable
+    assert cache.put(key, data, spool=spool)
+    products = cache.get(key)["products"]
+    assert products["numpy_data_product_list"] == data["products"]["numpy_data_product_list"]
+
+
+def test_spools_of_unfinished_or_uncached_answers_leave_nothing(tmp_path):
+    cache, key = ResultCache(tmp_path), key_of()
+    data, body = answer_body(payload="C" * 2 ** 21)
+    data["query_status"] = "submitted"
+    spool = cache.spool(key)
+    spool_in_pieces(spool, body)
+    assert not cache.put(key, data, spool=spool)
+    assert os.listdir(tmp_path / "results") == []
+    with cache_conf.set_temp("cache_active", False):
+        assert cache.spool(key) is None
+
+
+def test_a_spool_that_cannot_write_warns_once_and_the_answer_is_still_stored(tmp_path, monkeypatch):
+    cache, key = ResultCache(tmp_path), key_of()
+    data, body = answer_body(payload="D" * 2 ** 21)
+    spool = cache.spool(key)
+
+    def full(self, data):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("astroquery_mmoda.writing.Spool.write", full)
+    with pytest.warns(AstropyUserWarning, match="No space left") as caught:
+        spool_in_pieces(spool, body)
+    assert len(caught) == 1 and not spool.usable
+    monkeypatch.undo()
+    assert cache.put(key, data, spool=spool)  # written anew from the decoded answer
+    assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "D" * 2 ** 21
+
+
+def test_the_token_of_this_process_is_replaced_as_the_answer_arrives(tmp_path):
+    from astroquery_mmoda.protocol import envelope_from_data
+    from astroquery_mmoda.redaction import register_secret
+    cache, key, token = ResultCache(tmp_path), key_of(), mint_token()
+    register_secret(token)
+    data, _ = answer_body(payload="E" * 2 ** 21)
+    data["products"]["analysis_parameters"]["token"] = token  # as both servers echo it
+    data["exit_status"]["message"] = f"run with {token} and {token}"
+    body = json.dumps(data).encode()
+    spool = cache.spool(key)
+    spool_in_pieces(spool, body, size=7)  # a token always straddles two pieces
+    envelope = envelope_from_data(json.loads(body))
+    assert envelope.token_echoes == 3 and spool.redacted == 3
+    assert cache.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes)
+    assert_no_token(tmp_path, token)
+    entry = (tmp_path / "results" / f"{key}.json").read_bytes()
+    assert body.replace(token.encode(), b"<token>") in entry  # stored as received, but for the token
+    stored = envelope_from_data(cache.get(key))
+    assert stored.products["numpy_data_product_list"] == envelope.products["numpy_data_product_list"]
+    assert "token" not in stored.products["analysis_parameters"]
+    assert stored.exit_status["message"] == "run with <token> and <token>"
+
+
+def test_an_answer_with_a_token_the_spool_missed_is_written_anew(tmp_path):
+    from astroquery_mmoda.protocol import envelope_from_data
+    from astroquery_mmoda.redaction import register_secret
+    cache, key, token = ResultCache(tmp_path), key_of(), mint_token()
+    register_secret(token)
+    data, _ = answer_body(payload="F" * 2 ** 21)
+    data["products"]["analysis_parameters"]["token"] = token
+    # The same token, with its first letter escaped: the same text once decoded.
+    body = json.dumps(data).encode().replace(token.encode(), b"\\u0065" + token[1:].encode())
+    spool = cache.spool(key)
+    spool_in_pieces(spool, body)
+    envelope = envelope_from_data(json.loads(body))
+    assert envelope.token_echoes == 1 and spool.redacted == 0
+    assert cache.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes)
+    assert_no_token(tmp_path, token)
+    assert b"\\u0065" + token[1:].encode() not in (tmp_path / "results" / f"{key}.json").read_bytes()
+    assert os.listdir(tmp_path / "results") == [f"{key}.json"]

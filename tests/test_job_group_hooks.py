@@ -15,7 +15,7 @@ class StubDispatcher:
     def __init__(self, polls=2, failing=()):
         self.polls, self.failing, self.requests = polls, set(failing), []
 
-    def run_analysis(self, params, token=None, timeout=None):
+    def run_analysis(self, params, token=None, timeout=None, spool=None):
         self.requests.append(params)
         name = params["src_name"]
         asked = sum(p["src_name"] == name for p in self.requests)

@@ -1,4 +1,5 @@
 """The one safe writer: temporary file + rename, no symbolic links, all or nothing, file modes."""
+import gc
 import os
 import stat
 
@@ -7,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 from astroquery_mmoda import writing
-from astroquery_mmoda.writing import UnsafeTargetError, write_file, write_files
+from astroquery_mmoda.writing import Spool, UnsafeTargetError, write_file, write_files
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX links and permission bits")
 
@@ -158,3 +159,68 @@ def test_ecsv_content_is_utf8_and_reads_back(tmp_path):
     back = Table.read(path, format="ascii.ecsv")
     assert list(back["src_names"]) == ["Crab Nebula", "Cygnus X-1 ★"]
     assert list(back["flux"]) == [1.5, 2.0]
+
+
+# ---------------------------------------------------------------------------
+# Spool: a file written piece by piece
+
+def test_spool_writes_nothing_before_the_commit(tmp_path):
+    target = tmp_path / "answer.json"
+    spool = Spool(target)
+    assert os.listdir(tmp_path) == []  # nothing before the first piece
+    for piece in (b'{"a": ', bytearray(b"[1, 2]"), memoryview(b"}")):
+        spool.write(piece)
+    assert not target.exists() and len(os.listdir(tmp_path)) == 1  # only the temporary file
+    assert spool.size == 13
+    assert spool.commit() == target
+    assert target.read_bytes() == b'{"a": [1, 2]}' and os.listdir(tmp_path) == ["answer.json"]
+    with pytest.raises(ValueError, match="committed or discarded"):
+        spool.write(b"more")
+
+
+def test_spool_discard_and_garbage_collection_leave_nothing(tmp_path):
+    spool = Spool(tmp_path / "answer.json")
+    spool.write(b"partial")
+    spool.discard()
+    spool.discard()  # twice is harmless
+    assert os.listdir(tmp_path) == []
+    forgotten = Spool(tmp_path / "answer.json")
+    forgotten.write(b"partial")
+    del forgotten
+    gc.collect()
+    assert os.listdir(tmp_path) == []
+
+
+@posix_only
+def test_spool_replaces_a_file_but_never_writes_through_a_link(tmp_path):
+    target = tmp_path / "answer.json"
+    target.write_bytes(b"old")
+    spool = Spool(target)
+    spool.write(b"new")
+    spool.commit()
+    assert target.read_bytes() == b"new"
+    kept = tmp_path / "kept.txt"
+    kept.write_bytes(b"precious")
+    link = tmp_path / "link.json"
+    link.symlink_to(kept)
+    with pytest.raises(UnsafeTargetError):
+        Spool(link).write(b"x")
+    spool = Spool(link)
+    # A link that appears while the pieces arrive is refused at the commit.
+    link.unlink()
+    spool.write(b"x")
+    link.symlink_to(kept)
+    with pytest.raises(UnsafeTargetError):
+        spool.commit()
+    assert kept.read_bytes() == b"precious"
+    assert sorted(os.listdir(tmp_path)) == ["answer.json", "kept.txt", "link.json"]
+
+
+def test_spool_without_overwrite_keeps_an_existing_file(tmp_path):
+    target = tmp_path / "answer.json"
+    spool = Spool(target)
+    spool.write(b"new")
+    target.write_bytes(b"appeared meanwhile")
+    with pytest.raises(FileExistsError):
+        spool.commit(overwrite=False)
+    assert target.read_bytes() == b"appeared meanwhile" and os.listdir(tmp_path) == ["answer.json"]

@@ -111,6 +111,10 @@ class Job:
         self._on_decoded = None
         self._on_undecodable = None
         self._on_forget = None
+        # Set by the client when results are cached: a new AnswerSpool per
+        # exchange; the finished answer's one is kept until it is stored.
+        self._spool_for_answer = None
+        self._spool = None
         self._next_interval = float(conf.poll_interval)
         self._since = None       # when the job entered its current state (monotonic)
         self._last_line = time.monotonic()  # when its last INFO line was logged
@@ -157,8 +161,19 @@ class Job:
         if self.finished:
             return self.status
         previous = self.status
-        envelope = self._client._dispatcher.run_analysis(self._wire_params(), token=self._token,
-                                                         timeout=timeout)
+        spool = self._spool_for_answer() if self._spool_for_answer is not None else None
+        try:
+            envelope = self._client._dispatcher.run_analysis(self._wire_params(), token=self._token,
+                                                             timeout=timeout, spool=spool)
+        except BaseException:
+            if spool is not None:
+                spool.discard()
+            raise
+        if spool is not None:
+            if envelope.succeeded and envelope.token_echoes is not None:
+                self._spool = spool
+            else:
+                spool.discard()
         self._absorb(envelope)
         if previous == "new" and self._on_submit is not None:
             self._on_submit(self)
@@ -322,12 +337,19 @@ class Job:
                 self._result = decode_products(self._envelope.products, job_id=self.job_id,
                                                product=self.product)
             except ProtocolError:
+                self._drop_spool()
                 if self._on_undecodable is not None:
                     self._on_undecodable(self)
                 raise
             if self._on_decoded is not None:
                 self._on_decoded(self, self._envelope)
+            self._drop_spool()
         return self._result
+
+    def _drop_spool(self):
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.discard()
 
     def release(self):
         """Forget the job's answer and decoded products (its status stays).
@@ -338,6 +360,7 @@ class Job:
         """
         self._envelope = self._result = None
         self._released = self.finished
+        self._drop_spool()
 
     def forget(self):
         """Drop the job from the journal of unfinished jobs, so that the same request is submitted anew.

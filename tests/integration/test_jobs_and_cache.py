@@ -257,3 +257,21 @@ def test_a_new_session_answers_from_the_cache_without_any_request(client, local_
     # the stored descriptions also spare the parameter check's request for other queries
     numerical(later, 14)
     assert [url.rsplit("/", 1)[-1].split("?")[0] for url in sent] == ["run_analysis"]
+
+
+def test_an_answer_is_stored_as_it_arrived_but_for_the_token(client, local_dispatcher, cache_dir,
+                                                             counted, caplog):
+    from astroquery import log
+    caplog.set_level("DEBUG", logger=log.name)
+    first = numerical(client, 21)
+    stored = [r.getMessage() for r in caplog.records if "MMODA cache: stored" in r.getMessage()]
+    # Both servers echo the token in the answer: it was replaced as the answer arrived.
+    assert len(stored) == 1 and "as received" in stored[0]
+    (entry,) = (cache_dir / "results").glob("*.json")
+    content = entry.read_bytes()
+    assert client._tokens.token.encode() not in content and b"<token>" in content
+    # Read back in a new session: the same numbers, no request.
+    later = make_client(local_dispatcher, cache_dir, client._tokens.token)
+    sent = counted(later)
+    np.testing.assert_array_equal(numerical(later, 21), first)
+    assert sent == []
