@@ -173,13 +173,15 @@ def mode_decode(args):
     silence_logging()
     import gc
 
-    if args["client"] == "ours":
-        client = ours_client(args["url"])
+    if args["client"] in ("ours", "ours-cached"):
+        # ours-cached: the default, the answer stored in an empty result cache as well
+        cached = args["client"] == "ours-cached"
+        client = ours_client(args["url"], cache_dir=args.get("cache_dir") if cached else None)
         gc.collect()
         before = maxrss_mb()
         start, cpu = time.perf_counter(), time.process_time()
         products = client.get_product("empty", "numerical", query_type="Dummy", validate=False,
-                                      cache=False)
+                                      cache=cached)
         hdul = first_hdulist(products)
         seconds = time.perf_counter() - start
     else:

@@ -172,6 +172,19 @@ def _heap(rows, specs, values):
         limit = 2 ** 31 if kind == "P" else 2 ** 63
         if descriptors.shape[1:] != (2,) or descriptors.dtype.itemsize != (4 if kind == "P" else 8):
             raise ProtocolError(f"variable-length column {name!r} in pickle has malformed descriptors")
+        column = _numeric_heap(values[name], code, spec)
+        if column is not None:  # all cells at once
+            counts, elements = column
+            itemsize = elements.dtype.itemsize
+            starts = offset + (np.cumsum(counts) - counts) * itemsize
+            if len(counts) and (starts[-1] >= limit or counts.max() >= limit):
+                raise ProtocolError(f"variable-length column {name!r}: heap too large for {kind}")
+            descriptors[:, 0] = counts
+            descriptors[:, 1] = starts
+            chunk = elements.tobytes()
+            chunks.append(chunk)
+            offset += len(chunk)
+            continue
         for row, value in enumerate(values[name]):
             elements = _heap_elements(value, code, spec)
             if offset >= limit or elements.size >= limit:
@@ -181,6 +194,25 @@ def _heap(rows, specs, values):
             chunks.append(chunk)
             offset += len(chunk)
     return b"".join(chunks)
+
+
+def _numeric_heap(cells, code, spec):
+    """``(counts, elements)`` of a numeric variable-length column whose cells are all 1-d arrays
+    of one numeric dtype (what `_heap_elements` gives cell by cell), else None."""
+    if code in "AL" or len(cells) < 2 or not all(type(cell) is np.ndarray for cell in cells):
+        return None
+    dtype = cells[0].dtype
+    if dtype.kind not in "biufc" or any(cell.dtype != dtype or cell.ndim != 1 for cell in cells):
+        return None
+    counts = np.fromiter((cell.size for cell in cells), dtype=np.int64, count=len(cells))
+    elements = np.concatenate(cells)
+    scale, zero = spec.get("bscale", 1), spec.get("bzero", 0)
+    heap_dtype = np.dtype(_HEAP_DTYPES[code])
+    if (scale, zero) != (1, 0):
+        elements = (elements - zero) / scale
+        if heap_dtype.kind in "iu":
+            elements = np.round(elements)
+    return counts, elements.astype(heap_dtype)
 
 
 def _heap_elements(value, code, spec):

@@ -15,8 +15,8 @@ from .fits_rec import _COLUMN_KEYWORDS, _table_from_raw
 from .shown import _short
 from .unpickler import (_ARRAY_TYPES, _NO_STATE, ALLOWED_GLOBALS, _ArrayShadow, _AsciiColDefsType,
                         _ColDefsType, _ColumnType, _DtypeShadow, _FitsRecType, _FormatType,
-                        _FromBufferShadow, _load_shadow, _RecarrayType, _RecordType, _ScalarShadow,
-                        _undecodable_pickle)
+                        _FromBufferShadow, _load_shadow, _NdarrayType, _RecarrayType, _RecordType,
+                        _ScalarShadow, _undecodable_pickle, garbage_collection_paused)
 
 __all__ = ["safe_loads", "ALLOWED_GLOBALS"]
 
@@ -67,7 +67,7 @@ def safe_loads(data):
 
 def _materialize(shadow, size):
     """Build the objects of ``shadow``, unpickled from ``size`` bytes: no array claims more elements."""
-    with _undecodable_pickle():
+    with _undecodable_pickle(), garbage_collection_paused():
         return _Builder(size).build(shadow)
 
 
@@ -77,6 +77,8 @@ _DATETIME_UNITS = frozenset(["Y", "M", "W", "D", "h", "m", "s", "ms", "us", "ns"
                              "generic"])
 _MAX_DIM = 2 ** 48
 _MAX_FIELDS = 999  # the FITS limit on the columns of a table (TFIELDS)
+_OBJECT = np.dtype(object)
+_MANY_CELLS = 64  # object arrays from this length on have their cells built at once, if plain
 
 
 class _Builder:
@@ -240,7 +242,9 @@ class _Builder:
         if dtype.hasobject:
             if not isinstance(raw, list) or len(raw) != count:
                 raise ProtocolError("object array of the wrong length in pickle")
-            items = [self.build(item) for item in raw]
+            items = self._plain_cells(raw) if dtype == _OBJECT else None
+            if items is None:
+                items = [self.build(item) for item in raw]
             if dtype.fields is None and dtype.subdtype is None:
                 flat = np.fromiter(items, dtype=dtype, count=count)
             else:
@@ -272,6 +276,50 @@ class _Builder:
         # array: adopt the bytes as they are and read them with the dtype as sent.
         array.__setstate__((1, (len(raw),), np.dtype(np.uint8), False, raw))
         return array.view(dtype).reshape(shape, order=order)
+
+    def _plain_cells(self, shadows):
+        """The cells of an object array, if all are new 1-d plain arrays of one dtype, else None.
+
+        That is a variable-length column: its (often 10^5) cells are built at
+        once, as views of one array, instead of one by one; checked alike.
+        """
+        if len(shadows) < _MANY_CELLS or type(shadows[0]) is not _ArrayShadow:
+            return None
+        state = shadows[0].state
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            return None
+        dtype_shadow = state[-3]
+        memo, raws, counts = self._memo, [], []
+        for shadow in shadows:
+            if type(shadow) is not _ArrayShadow or id(shadow) in memo:
+                return None
+            args, state = shadow.args, shadow.state
+            if len(args) != 3 or args[0] is not _NdarrayType or type(state) is not tuple \
+                    or len(state) not in (4, 5):
+                return None
+            shape, cell_dtype, fortran, data = state[-4:]
+            if cell_dtype is not dtype_shadow or type(shape) is not tuple or len(shape) != 1 \
+                    or type(shape[0]) is not int or shape[0] < 0 or type(data) is not bytes:
+                return None
+            raws.append(data)
+            counts.append(shape[0])
+        if len({id(shadow) for shadow in shadows}) != len(shadows):
+            return None  # a cell named twice: one object, built the usual way
+        dtype = self.dtype(dtype_shadow)
+        if dtype.hasobject or dtype.itemsize == 0:
+            return None
+        ends = np.cumsum(counts, dtype=np.int64)
+        total = int(ends[-1])
+        self._count((total,))
+        if any(len(data) != count * dtype.itemsize for data, count in zip(raws, counts)):
+            raise ProtocolError("array data size in pickle does not match its shape and dtype")
+        values = np.empty(total, dtype=dtype)
+        values.view(np.uint8)[:] = np.frombuffer(b"".join(raws), dtype=np.uint8)
+        starts = (ends - np.asarray(counts, dtype=np.int64)).tolist()
+        cells = [values[start:end] for start, end in zip(starts, ends.tolist())]
+        for shadow, cell in zip(shadows, cells):
+            memo[id(shadow)] = cell
+        return cells
 
     def scalar(self, shadow):
         if len(shadow.args) != 2:

@@ -171,3 +171,78 @@ def test_tables_beyond_the_fits_column_limit_are_refused():
     with pytest.raises(ProtocolError, match="more than the 999"):
         safe_loads(pickle.dumps(table))
     assert len(safe_loads(pickle.dumps(many[[f"C{i}" for i in range(999)]])).dtype.names) == 999
+
+
+# ---------------------------------------------------------------------------
+# Object arrays of many plain cells (variable-length columns): built at once
+
+def cells_array(cells):
+    array = np.empty(len(cells), dtype=object)
+    array[:] = cells
+    return array
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+@pytest.mark.parametrize("dtype", [">f8", "<i4", "u1"])
+def test_many_plain_cells_come_back_exactly_and_independent(protocol, dtype):
+    rng = np.random.default_rng(5)
+    cells = [rng.integers(0, 100, size=rng.integers(0, 6)).astype(dtype) for _ in range(500)]
+    out = safe_loads(pickle.dumps(cells_array(cells), protocol=protocol))
+    assert out.dtype == object and len(out) == 500
+    for got, sent in zip(out, cells):
+        assert got.dtype == np.dtype(dtype) and got.shape == sent.shape
+        np.testing.assert_array_equal(got, sent)
+    out[1][...] = 7 if len(out[1]) else 0  # cells are writeable and each one its own
+    np.testing.assert_array_equal(out[0], cells[0])
+    np.testing.assert_array_equal(out[2], cells[2])
+
+
+def test_a_cell_named_twice_stays_one_object():
+    shared = np.arange(3.0)
+    cells = [np.arange(float(i % 4)) for i in range(200)]
+    cells[10] = cells[20] = shared
+    out = safe_loads(pickle.dumps(cells_array(cells)))
+    assert out[10] is out[20]
+    np.testing.assert_array_equal(out[10], shared)
+    np.testing.assert_array_equal(out[199], cells[199])
+
+
+def test_cells_of_different_dtypes_or_shapes_still_decode():
+    cells = [np.arange(i % 3, dtype="i2" if i % 2 else "f8") for i in range(200)]
+    cells.append(np.zeros((2, 2)))
+    out = safe_loads(pickle.dumps(cells_array(cells)))
+    for got, sent in zip(out, cells):
+        assert got.dtype == sent.dtype and got.shape == sent.shape
+
+
+class _LyingCell:
+    """Pickles as a float64 array that claims 4 elements but carries 3."""
+
+    def __reduce__(self):
+        reconstruct = np.arange(1.0).__reduce__()[0]
+        return (reconstruct, (np.ndarray, (0,), b"b"),
+                (1, (4,), np.dtype("f8"), False, np.arange(3.0).tobytes()))
+
+
+def test_a_cell_whose_data_do_not_match_its_shape_is_refused():
+    cells = [np.arange(float(i % 5)) for i in range(200)]
+    cells[3] = _LyingCell()
+    with pytest.raises(ProtocolError, match="does not match its shape"):
+        safe_loads(pickle.dumps(cells_array(cells), protocol=4))
+
+
+def test_garbage_collection_is_on_again_after_a_decode_and_stays_off_if_it_was():
+    import gc
+    cells = cells_array([np.arange(float(i % 5)) for i in range(300)])
+    assert gc.isenabled()
+    safe_loads(pickle.dumps(cells))
+    assert gc.isenabled()
+    with pytest.raises(ProtocolError):
+        safe_loads(pickle.dumps(print))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        safe_loads(pickle.dumps(cells))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
