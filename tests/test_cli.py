@@ -12,6 +12,7 @@ import pytest
 from astropy.io import fits
 
 from astroquery_mmoda.cli import main
+from tests.interrupt_helpers import default_sigint
 
 COMMANDS = [[], ["login"], ["token"], ["token", "refresh"], ["instruments"], ["products"],
             ["parameters"], ["get"], ["jobs"], ["job"]]
@@ -330,7 +331,7 @@ def test_interrupt_is_exit_130_with_how_to_resume(cli, backend):
     process = subprocess.Popen(
         cli.command("-v", "get", "empty-async", "dummy", f"src_name={unique_source()}"),
         cwd=cli.cwd, env=cli.env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     try:
         lines = []
         for line in process.stderr:
@@ -347,6 +348,8 @@ def test_interrupt_is_exit_130_with_how_to_resume(cli, backend):
         if process.poll() is None:
             process.kill()
             process.wait()
+        process.stdout.close()
+        process.stderr.close()
     stderr = "".join(lines) + rest
     cli.check_secret_free(stdout, stderr)
     assert process.returncode == 130

@@ -3,6 +3,8 @@ import subprocess
 import sys
 import textwrap
 
+from tests.interrupt_helpers import default_sigint
+
 SCRIPT = textwrap.dedent("""
     import os, signal, time, types
     from astroquery_mmoda.cli import _second_interrupt_leaves
@@ -19,7 +21,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_a_second_interrupt_leaves_with_the_message():
-    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60,
+                          preexec_fn=default_sigint)
     assert done.returncode == 130
     assert "mmoda: error: interrupted; MMODA job j1 goes on" in done.stderr
     assert "not left" not in done.stdout
