@@ -393,6 +393,7 @@ class AnswerSpool:
         self._hold = max((len(secret) for secret in self._secrets), default=1) - 1
         self.redacted = 0
         self._opened = False      # the answer's first character was seen (must be "{")
+        self._sealed = False
         self._ok = True
         self.size = 0
 
@@ -403,7 +404,7 @@ class AnswerSpool:
 
     def write(self, chunk):
         """Append a piece of the answer's body."""
-        if not self._ok or not chunk:
+        if not self._ok or not chunk or self._sealed:
             return
         if not self._opened:
             start = bytes(chunk[:64]).lstrip()
@@ -442,17 +443,34 @@ class AnswerSpool:
                 self._buffer = None
             self._file.write(chunk)
         except OSError as error:
-            self.discard()
-            warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
-                          f"{error.strerror or error}", AstropyUserWarning)
+            self._fail(error)
+
+    def seal(self):
+        """The whole answer has arrived: complete the entry and close its file until `commit`.
+
+        A job group may hold many finished answers before it decodes them: none
+        keeps a file open.
+        """
+        if not self.usable or self._sealed:
+            return
+        self._store(self._held + b"}")
+        self._held, self._sealed = b"", True
+        if self._file is not None and self._ok:
+            try:
+                self._file.close()
+            except OSError as error:
+                self._fail(error)
+
+    def _fail(self, error):
+        self.discard()
+        warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
+                      f"{error.strerror or error}", AstropyUserWarning)
 
     def commit(self):
         """Make the answer the entry; returns False (with a warning) if it cannot be written."""
+        self.seal()
         if not self.usable:
             self.discard()
-            return False
-        self._store(self._held + b"}")
-        if not self._ok:
             return False
         self._ok = False
         if self._file is None:
@@ -464,9 +482,7 @@ class AnswerSpool:
             self._file.discard()
             return False
         except OSError as error:
-            self._file.discard()
-            warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
-                          f"{error.strerror or error}", AstropyUserWarning)
+            self._fail(error)
             return False
         return True
 

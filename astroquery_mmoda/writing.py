@@ -291,16 +291,27 @@ class Spool:
         self._stream.write(data)
         self.size += len(data)
 
-    def commit(self, *, overwrite=True):
-        """Put the file in place (see `write_file` for ``overwrite``); returns its path."""
-        target = self._target
+    def close(self):
+        """Write what was given to disk and close the file (it holds no open file any more)."""
         try:
-            if self._stream is None:
+            if self._stream is None and not self._done:
                 self.write(b"")
             self._done = True
             stream, self._stream = self._stream, None
-            with stream:
-                _flush(stream)
+            if stream is not None:
+                with stream:
+                    _flush(stream)
+        except BaseException:
+            self._target.undo()
+            raise
+
+    def commit(self, *, overwrite=True):
+        """Put the file in place (see `write_file` for ``overwrite``); returns its path."""
+        target = self._target
+        if target.committed or (self._done and target.temporary is None):
+            raise ValueError("this spool was committed or discarded already")
+        self.close()
+        try:
             _check_targets([target], overwrite)
             target.commit(overwrite)
         except BaseException:
@@ -311,7 +322,7 @@ class Spool:
         return target.path
 
     def discard(self):
-        """Drop what was written (never raises)."""
+        """Drop what was written (never raises; nothing happens after `commit`)."""
         self._done = True
         stream, self._stream = self._stream, None
         if stream is not None:
@@ -319,10 +330,12 @@ class Spool:
                 stream.close()
             except OSError:
                 pass
-        self._target.undo()
+        if not self._target.committed:
+            self._target.undo()
 
     def __del__(self):
-        if getattr(self, "_stream", None) is not None:
+        target = getattr(self, "_target", None)
+        if target is not None and target.temporary is not None and not target.committed:
             self.discard()
 
 

@@ -664,3 +664,23 @@ def test_an_answer_with_a_token_the_spool_missed_is_written_anew(tmp_path):
     assert_no_token(tmp_path, token)
     assert b"\\u0065" + token[1:].encode() not in (tmp_path / "results" / f"{key}.json").read_bytes()
     assert os.listdir(tmp_path / "results") == [f"{key}.json"]
+
+
+def test_a_sealed_spool_holds_no_open_file(tmp_path):
+    cache, key = ResultCache(tmp_path), key_of()
+    data, body = answer_body(payload="G" * 2 ** 21)
+    spools = []
+    for _ in range(3):  # finished jobs of a group, not decoded yet
+        spool = cache.spool(key)
+        spool_in_pieces(spool, body)
+        spool.seal()
+        spools.append(spool)
+    if os.path.isdir("/proc/self/fd"):
+        open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+        assert not any(name.startswith(str(tmp_path)) for name in open_files)
+    assert len(os.listdir(tmp_path / "results")) == 3
+    assert cache.put(key, data, spool=spools[0])
+    for spool in spools[1:]:
+        spool.discard()
+    assert os.listdir(tmp_path / "results") == [f"{key}.json"]
+    assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "G" * 2 ** 21

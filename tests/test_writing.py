@@ -224,3 +224,22 @@ def test_spool_without_overwrite_keeps_an_existing_file(tmp_path):
     with pytest.raises(FileExistsError):
         spool.commit(overwrite=False)
     assert target.read_bytes() == b"appeared meanwhile" and os.listdir(tmp_path) == ["answer.json"]
+
+
+def test_spool_close_keeps_no_file_open_and_commit_is_once(tmp_path):
+    target = tmp_path / "answer.json"
+    spool = Spool(target)
+    spool.write(b"{}")
+    spool.close()
+    if os.path.isdir("/proc/self/fd"):
+        open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
+        assert not any(name.startswith(str(tmp_path)) for name in open_files)
+    with pytest.raises(ValueError, match="committed or discarded"):
+        spool.write(b"late")
+    spool.commit()
+    with pytest.raises(ValueError, match="committed or discarded"):
+        spool.commit()
+    spool.discard()  # after the commit: nothing happens
+    del spool
+    gc.collect()
+    assert target.read_bytes() == b"{}" and os.listdir(tmp_path) == ["answer.json"]

@@ -171,6 +171,7 @@ class Job:
             raise
         if spool is not None:
             if envelope.succeeded and envelope.token_echoes is not None:
+                spool.seal()
                 self._spool = spool
             else:
                 spool.discard()
