@@ -29,6 +29,7 @@ from astroquery import cache_conf, log
 from .cache_files import (SUFFIX, atomic_write, check_key, clear_entries, discard, entry_files,
                           entry_mtime, jsonable, normalise_url, now_utc, read_bytes, short_key)
 from .journal import JOURNAL_COLUMNS, JobJournal
+from .json_decoding import decode_json
 from .redaction import contains_secret, known_secrets, scrub
 from .writing import Spool
 
@@ -316,7 +317,7 @@ class ResultCache:
             log.debug(f"MMODA cache miss: result {short_key(key)}")
             return None
         try:
-            document = json.loads(data)
+            document = decode_json(data)
         except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError
             discard(path, "result", f"{type(error).__name__}")
             return None

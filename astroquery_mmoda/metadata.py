@@ -3,22 +3,22 @@
 Two dialects exist: dispatcher 1.3.3 sends each query block as a JSON string,
 1.3.6 as a list.  `parse_meta_data` reads both.
 """
-import json
 import math
 import warnings
 
 from astropy.utils.exceptions import AstropyUserWarning
 
 from .exceptions import ProtocolError
+from .json_decoding import decode_json
 
 __all__ = ["parse_meta_data", "loads_json"]
 
 
 def loads_json(content):
     """Decode a dispatcher answer (bytes or str); `ProtocolError` if it is not JSON."""
-    # Plain json: NaN and Infinity are accepted, nothing is ever evaluated.
+    # JSON only (NaN and Infinity accepted): nothing is ever evaluated.
     try:
-        return json.loads(content)
+        return decode_json(content)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         preview = bytes(content[:200]) if isinstance(content, bytearray) else \
             content[:200] if isinstance(content, (bytes, str)) else ""

@@ -8,7 +8,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "astroquery_mmoda"
 
 # Lowest first: keep in step with the picture in docs/design.rst.
 LAYERS = {
-    0: {"version", "exceptions", "redaction", "server_urls", "writing", "callers", "display", "progress"},
+    0: {"version", "exceptions", "redaction", "server_urls", "writing", "callers", "display", "progress",
+        "json_decoding"},
     1: {"tokens", "metadata", "protocol", "quantities", "products", "xspec"},
     2: {"token_sources", "auth", "transport", "dispatcher"},
     3: {"cache_files", "cache", "journal", "jobs"},
