@@ -18,8 +18,10 @@ never raising for a bad folder) is `astroquery_mmoda.cache_files`.
 import hashlib
 import json
 import math
+import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -50,6 +52,7 @@ _RESULT_VERSION = 1
 # spooled to a temporary file in the cache folder as they arrive.
 _SPOOL_IN_MEMORY = 2 ** 20
 _REDACTED = b"<token>"
+_QUEUED_PIECES = 16
 # Integers beyond this are not exactly representable as floats: keep them apart.
 _MAX_EXACT_FLOAT_INT = 2 ** 53
 
@@ -269,6 +272,7 @@ class ResultCache:
                 spool.discard()
             return False
         if spool is not None:
+            spool.wait()
             # Every token was replaced as it arrived: as many as the decoded answer
             # held where tokens are echoed, and none elsewhere.
             if spool.usable and spool.redacted == token_echoes and not contains_secret(envelope):
@@ -377,31 +381,35 @@ class AnswerSpool:
     Made by `ResultCache.spool` and fed by the transport, piece by piece, while
     the answer is read: storing a large answer then costs a rename, not a
     second encoding of its products or a second copy of them in memory.  Up to
-    ``_SPOOL_IN_MEMORY`` bytes are kept in memory; beyond that they go to a
-    temporary file in the cache folder (`~astroquery_mmoda.writing.Spool`).
+    ``_SPOOL_IN_MEMORY`` bytes are kept in memory; beyond that the pieces go to
+    a temporary file in the cache folder (`~astroquery_mmoda.writing.Spool`),
+    written by one background thread while the answer is read and decoded
+    (at most ``_QUEUED_PIECES`` pieces wait for it).  Each of ``secrets``
+    (texts) is replaced by ``<token>`` on the way; `redacted` counts them.
     Writing problems never fail the request: the spool just stops (warned once).
-    Each of ``secrets`` (texts) is replaced by ``<token>`` as it arrives;
-    `redacted` counts them.
     """
 
     def __init__(self, path, prefix, secrets=()):
         self._path = path
         self._buffer = bytearray(prefix)
-        self._file = None
+        self._file = None          # the Spool, once the answer outgrows the buffer
+        self._slots = threading.BoundedSemaphore(_QUEUED_PIECES)
+        self._last = None          # the future of the last piece handed to the writer
+        self._error = None         # the writer's failure, if any
         self._secrets = tuple(secret.encode("utf-8") for secret in secrets)
         # The end of the last piece, held back: it may be the start of a secret.
         self._held = b""
         self._hold = max((len(secret) for secret in self._secrets), default=1) - 1
         self.redacted = 0
-        self._opened = False      # the answer's first character was seen (must be "{")
+        self._opened = False       # the answer's first character was seen (must be "{")
         self._sealed = False
         self._ok = True
         self.size = 0
 
     @property
     def usable(self):
-        """Whether the spool holds an answer that can be stored as it is."""
-        return self._ok and self._opened
+        """Whether the spool holds an answer that can be stored as it is (so far)."""
+        return self._ok and self._opened and self._error is None
 
     def write(self, chunk):
         """Append a piece of the answer's body."""
@@ -417,34 +425,72 @@ class AnswerSpool:
                 return
         self.size += len(chunk)
         if self._secrets:
-            chunk = self._redacted(chunk)
-        self._store(chunk)
+            for piece in self._redacted(bytes(chunk)):
+                self._store(piece)
+        else:
+            self._store(chunk)
 
     def _redacted(self, chunk):
-        data = self._held + bytes(chunk)
-        for secret in self._secrets:
+        """The pieces to store for ``chunk``: secrets replaced, a possible start of one held back."""
+        held, hold, secrets = self._held, self._hold, self._secrets
+        cut = max(0, len(chunk) - hold)
+        boundary = held + chunk[:hold]
+        if not any(secret in boundary or secret in chunk for secret in secrets):
+            # No secret here (the usual case): no copy of the piece.
+            self._held = (held + chunk)[-hold:] if hold and len(chunk) < hold else chunk[cut:]
+            if len(chunk) < hold:
+                keep = len(held) + len(chunk) - hold
+                return [held[:keep]] if keep > 0 else []
+            return [held, memoryview(chunk)[:cut]]
+        data = held + chunk
+        for secret in secrets:
             if secret in data:
                 self.redacted += data.count(secret)
                 data = data.replace(secret, _REDACTED)
-        cut = max(0, len(data) - self._hold)
+        cut = max(0, len(data) - hold)
         self._held = data[cut:]
-        return data[:cut]
+        return [data[:cut]]
 
-    def _store(self, chunk):
-        if not self._ok:
+    def _store(self, piece):
+        if not self._ok or not len(piece) or self._error is not None:
             return
+        if self._file is None:
+            if len(self._buffer) + len(piece) <= _SPOOL_IN_MEMORY:
+                self._buffer += piece
+                return
+            self._file = Spool(self._path)
+            first, self._buffer = self._buffer, None
+            self._hand_over(first)
+        self._hand_over(piece)
+
+    def _hand_over(self, piece):
+        self._slots.acquire()
         try:
-            if self._file is None:
-                if len(self._buffer) + len(chunk) <= _SPOOL_IN_MEMORY:
-                    self._buffer += chunk
-                    return
-                self._path.parent.mkdir(parents=True, exist_ok=True)
-                self._file = Spool(self._path)
-                self._file.write(self._buffer)
-                self._buffer = None
-            self._file.write(chunk)
-        except OSError as error:
-            self._fail(error)
+            self._last = _cache_writer().submit(self._write_piece, piece)
+        except RuntimeError as error:  # the interpreter is shutting down
+            self._slots.release()
+            self._error = error
+
+    def _write_piece(self, piece):
+        # In the writer thread: the only one that touches the file until `wait` returns.
+        try:
+            if piece is _CLOSE:
+                self._file.close()  # even after a failure: no file stays open
+            elif self._error is None:
+                if not self._file.size:
+                    self._path.parent.mkdir(parents=True, exist_ok=True)
+                self._file.write(piece)
+        except Exception as error:
+            if self._error is None:
+                self._error = error
+        finally:
+            self._slots.release()
+
+    def wait(self):
+        """Wait until the background writer has written (or closed) everything handed to it."""
+        last, self._last = self._last, None
+        if last is not None:
+            last.result()
 
     def seal(self):
         """The whole answer has arrived: complete the entry and close its file until `commit`.
@@ -452,24 +498,35 @@ class AnswerSpool:
         A job group may hold many finished answers before it decodes them: none
         keeps a file open.
         """
-        if not self.usable or self._sealed:
+        if self._sealed:
             return
-        self._store(self._held + b"}")
-        self._held, self._sealed = b"", True
-        if self._file is not None and self._ok:
-            try:
-                self._file.close()
-            except OSError as error:
-                self._fail(error)
+        self._sealed = True
+        if self.usable:
+            self._store(self._held + b"}")
+        self._held = b""
+        if self._file is not None:
+            self._hand_over(_CLOSE)
 
     def _fail(self, error):
+        if self._error is None:
+            self._error = error
         self.discard()
+
+    def _report(self):
+        error, self._error = self._error, _REPORTED
+        if error is None or error is _REPORTED:
+            return
+        if isinstance(error, FileNotFoundError):
+            # The temporary file or the folder vanished: a concurrent clear() removed it.
+            log.debug(f"MMODA cache: write of {self._path.name[:12]} abandoned (folder cleared meanwhile)")
+            return
         warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
-                      f"{error.strerror or error}", AstropyUserWarning)
+                      f"{getattr(error, 'strerror', None) or error}", AstropyUserWarning)
 
     def commit(self):
         """Make the answer the entry; returns False (with a warning) if it cannot be written."""
         self.seal()
+        self.wait()
         if not self.usable:
             self.discard()
             return False
@@ -478,21 +535,36 @@ class AnswerSpool:
             return atomic_write(self._path.parent, self._path.name, self._buffer)
         try:
             self._file.commit()
-        except FileNotFoundError:
-            log.debug(f"MMODA cache: write of {self._path.name[:12]} abandoned (folder cleared meanwhile)")
-            self._file.discard()
-            return False
         except OSError as error:
             self._fail(error)
             return False
         return True
 
     def discard(self):
-        """Drop what was received (never raises)."""
+        """Drop what was received (never raises); a writing problem is reported (warned) once."""
         self._ok = False
         self._buffer = None
+        try:
+            self.wait()
+        except Exception:  # the writer records its failures: nothing is expected here
+            pass
         if self._file is not None:
             self._file.discard()
+        self._report()
+
+
+_CLOSE = object()  # the writer's signal: the spool is complete, close its file
+_REPORTED = RuntimeError("reported")  # a writing problem already warned about
+_writer_lock = threading.Lock()
+_writer = []
+
+
+def _cache_writer():
+    """The one thread that writes spooled answers (started on first use)."""
+    with _writer_lock:
+        if not _writer:
+            _writer.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="astroquery_mmoda-cache"))
+        return _writer[0]
 
 
 # ---------------------------------------------------------------------------

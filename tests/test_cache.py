@@ -16,7 +16,7 @@ from astroquery.exceptions import CorruptDataWarning
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astroquery_mmoda.cache import JobJournal, ResultCache, is_finished
+from astroquery_mmoda.cache import AnswerSpool, JobJournal, ResultCache, is_finished
 from tests.cache_helpers import URL, key_of, mint_token
 
 
@@ -557,6 +557,7 @@ def test_a_spooled_answer_is_stored_as_it_arrived(tmp_path, size):
     data, body = answer_body(payload="A" * size)
     spool = cache.spool(key)
     spool_in_pieces(spool, b"\n  " + body)
+    spool.wait()
     # A large answer is on disk while it arrives (a temporary file), a small one in memory.
     temporary = [name for name in os.listdir(tmp_path / "results")] if size > 2 ** 20 else []
     assert len(temporary) == (1 if size > 2 ** 20 else 0)
@@ -618,9 +619,11 @@ def test_a_spool_that_cannot_write_warns_once_and_the_answer_is_still_stored(tmp
     monkeypatch.setattr("astroquery_mmoda.writing.Spool.write", full)
     with pytest.warns(AstropyUserWarning, match="No space left") as caught:
         spool_in_pieces(spool, body)
+        spool.seal()
+        spool.wait()
+        monkeypatch.undo()
+        assert cache.put(key, data, spool=spool)  # written anew from the decoded answer
     assert len(caught) == 1 and not spool.usable
-    monkeypatch.undo()
-    assert cache.put(key, data, spool=spool)  # written anew from the decoded answer
     assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "D" * 2 ** 21
 
 
@@ -675,6 +678,8 @@ def test_a_sealed_spool_holds_no_open_file(tmp_path):
         spool_in_pieces(spool, body)
         spool.seal()
         spools.append(spool)
+    for spool in spools:
+        spool.wait()  # the background writer has caught up
     if os.path.isdir("/proc/self/fd"):
         open_files = {os.path.realpath(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")}
         assert not any(name.startswith(str(tmp_path)) for name in open_files)
@@ -684,3 +689,25 @@ def test_a_sealed_spool_holds_no_open_file(tmp_path):
         spool.discard()
     assert os.listdir(tmp_path / "results") == [f"{key}.json"]
     assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "G" * 2 ** 21
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"{", b"xyz" * 5, b"SECRET-ONE-123", b"SECRET-ONE-12", b"TWO-SECRET"]),
+                max_size=40),
+       st.lists(st.integers(1, 40), min_size=1, max_size=10))
+def test_secrets_are_replaced_whatever_the_pieces(tmp_path_factory, parts, sizes):
+    folder = tmp_path_factory.mktemp("spool")
+    secrets_ = ("SECRET-ONE-123", "TWO-SECRET")
+    body = b"{" + b"".join(parts)
+    spool = AnswerSpool(folder / "entry.json", b"[", secrets_)
+    start, index = 0, 0
+    while start < len(body):
+        size = sizes[index % len(sizes)]
+        spool.write(body[start:start + size])
+        start, index = start + size, index + 1
+    assert spool.commit()
+    expected = body
+    for secret in secrets_:
+        expected = expected.replace(secret.encode(), b"<token>")
+    assert (folder / "entry.json").read_bytes() == b"[" + expected + b"}"
+    assert spool.redacted == sum(body.count(s.encode()) for s in secrets_)
