@@ -24,6 +24,12 @@ def register_secret(secret):
             _known_secrets.add(secret)
 
 
+def _may_hold_jwt(text):
+    # Both are fast searches, ten times faster than the pattern's own scan; base64
+    # product data (tens of MB) never hold a ".".
+    return "." in text and "eyJ" in text
+
+
 def known_secrets():
     """The values registered with `register_secret`, longest first."""
     with _lock:
@@ -46,7 +52,8 @@ def redact(text):
     """
     if not isinstance(text, str):
         text = str(text)
-    text = _JWT_RE.sub(_REDACTED, text)
+    if _may_hold_jwt(text):
+        text = _JWT_RE.sub(_REDACTED, text)
     for secret in tuple(_known_secrets):
         if secret in text:
             text = text.replace(secret, _REDACTED)
@@ -100,7 +107,7 @@ def contains_secret(value):
         elif isinstance(item, (list, tuple)):
             pending.extend(item)
         elif isinstance(item, str):
-            if _JWT_RE.search(item) or any(secret in item for secret in secrets):
+            if (_may_hold_jwt(item) and _JWT_RE.search(item)) or any(secret in item for secret in secrets):
                 return True
     return False
 
@@ -120,7 +127,7 @@ def count_secrets(value):
     """
     secrets, count = known_secrets(), 0
     for text in _texts(value):
-        for match in _JWT_RE.finditer(text):
+        for match in _JWT_RE.finditer(text) if _may_hold_jwt(text) else ():
             if match.group() not in secrets:
                 return None
         for secret in secrets:
