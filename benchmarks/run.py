@@ -677,7 +677,7 @@ def main():
         return
     options.repeat = 2 if options.quick else 7
     options.repeat_decode = 2 if options.quick else 5
-    options.repeat_slow = 1 if options.quick else 3
+    options.repeat_slow = 1 if options.quick else 5
     options.poll_seconds = 20.0 if options.quick else 120.0
     options.jobs = 20 if options.quick else 100
 
