@@ -24,12 +24,27 @@ def same(a, b):
     return type(a) is type(b) and a == b
 
 
+@pytest.fixture
+def every_size(monkeypatch):
+    """msgspec for answers of any size (it reads only those of a MiB or more)."""
+    monkeypatch.setattr("astroquery_mmoda.json_decoding._LARGE", 0)
+
+
 @settings(max_examples=300, deadline=None)
 @given(JSON_VALUES, st.booleans())
 def test_the_same_values_as_json_loads(value, as_bytes):
     text = json.dumps(value)
     content = text.encode() if as_bytes else text
-    assert same(decode_json(content), json.loads(content))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("astroquery_mmoda.json_decoding._LARGE", 0)
+        assert same(decode_json(content), json.loads(content))
+
+
+def test_a_large_answer_gives_the_same_values():
+    value = {"products": {"numpy_data_product_list": ["A" * 2 ** 21], "p": [1.5, None, True]}}
+    content = json.dumps(value).encode()
+    assert decode_json(content) == value
+    assert math.isnan(decode_json(content.replace(b"1.5", b"NaN"))["products"]["p"][0])
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -41,19 +56,19 @@ def test_the_same_values_as_json_loads(value, as_bytes):
     ('{"a": 123456789012345678901234567890}', {"a": 123456789012345678901234567890}),
     (b'{"a": 1, "a": 2}', {"a": 2}),
 ])
-def test_what_only_the_standard_library_reads_is_still_read(content, expected):
+def test_what_only_the_standard_library_reads_is_still_read(every_size, content, expected):
     assert same(decode_json(content), expected)
 
 
 @pytest.mark.parametrize("content", [b"", b"{", b"<html>502 Bad Gateway</html>", b'{"a": 1} trailing',
                                      b"\xff\xfe\x00garbage"])
-def test_what_is_not_json_raises_as_json_loads_does(content):
+def test_what_is_not_json_raises_as_json_loads_does(every_size, content):
     with pytest.raises(ValueError):
         json.loads(content)
     with pytest.raises(ValueError):
         decode_json(content)
 
 
-def test_deep_nesting_raises_a_recursion_or_value_error():
+def test_deep_nesting_raises_a_recursion_or_value_error(every_size):
     with pytest.raises((RecursionError, ValueError)):
         decode_json(b"[" * 100_000 + b"]" * 100_000)
