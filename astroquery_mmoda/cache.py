@@ -21,7 +21,6 @@ import math
 import threading
 import time
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -561,6 +560,8 @@ _writer = []
 
 def _cache_writer():
     """The one thread that writes spooled answers (started on first use)."""
+    from concurrent.futures import ThreadPoolExecutor  # only where a large answer is cached
+
     with _writer_lock:
         if not _writer:
             _writer.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="astroquery_mmoda-cache"))
