@@ -206,6 +206,8 @@ def mode_decode(args):
     silence_logging()
     import gc
 
+    if args["client"] == "floor":
+        return decode_floor(args, sent)
     if args["client"] in ("ours", "ours-cached"):
         # ours-cached: the default, the answer stored in an empty result cache as well
         cached = args["client"] == "ours-cached"
@@ -232,6 +234,41 @@ def mode_decode(args):
     peak = maxrss_mb()
     return {"seconds": seconds, "cpu_seconds": cpu, "rss_before_mb": before, "rss_peak_mb": peak,
             "rss_delta_mb": peak - before, "requests": len(sent), "digest": image_digest(hdul)}
+
+
+def decode_floor(args, sent):
+    """The fastest obvious composite, no checks: raw read, msgspec, pybase64, the standard unpickler.
+
+    Not a client: it trusts the pickles (never do that with a server's data)
+    and builds no HDUList; it shows what the libraries alone cost.
+    """
+    import gc
+    import pickle
+
+    import msgspec
+    import numpy  # noqa: F401  (imported by both clients before their timed call too)
+    import pybase64
+    import requests
+    from astropy.io import fits  # noqa: F401  (tables unpickle into astropy's FITS_rec)
+
+    gc.collect()
+    before = maxrss_mb()
+    start, cpu = time.perf_counter(), time.process_time()
+    with requests.get(f"{args['url']}/run_analysis", stream=True, timeout=600,
+                      params={"instrument": "empty", "product_type": "numerical", "query_type": "Dummy",
+                              "query_status": "new", "api": "True"}) as response:
+        body = response.raw.read()
+    data = msgspec.json.decode(body)
+    del body
+    arrays = [pickle.loads(pybase64.b64decode(unit["binarys"]))  # noqa: S301  (trusted here only)
+              for product in data["products"]["numpy_data_product_list"]
+              for unit in product["data_unit_list"] if unit.get("binarys")]
+    seconds = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    peak = maxrss_mb()
+    return {"seconds": seconds, "cpu_seconds": cpu, "rss_before_mb": before, "rss_peak_mb": peak,
+            "rss_delta_mb": peak - before, "requests": len(sent), "digest": None,
+            "arrays": len(arrays)}
 
 
 def mode_cache(args):

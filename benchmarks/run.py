@@ -332,12 +332,12 @@ class Bench:
     def decode_one(self, kind, size):
         body, info = self.large_payload(kind, size)
         names = ["src_name", "RA", "DEC", "T1", "T2", "token", "p", "sb", "ang", "ang_deg", "energ"]
-        samples = {"ours": [], "ours-cached": [], "oda_api": []}
+        samples = {"ours": [], "ours-cached": [], "floor": [], "oda_api": []}
         failures = {}
         with ReplayServer(body, names) as replay:
             del body
             counts = {"ours": self.options.repeat_decode, "ours-cached": self.options.repeat_decode,
-                      "oda_api": self.options.repeat_slow}
+                      "floor": self.options.repeat_decode, "oda_api": self.options.repeat_slow}
             for index, client in interleaved(max(counts.values()), list(samples)):
                 if len(samples[client]) < counts[client] and client not in failures:
                     args = {"client": client, "url": replay.url}
@@ -558,6 +558,13 @@ def report(results, info):
         f"{dec['oda_api']['rss_delta_mb']:.0f} MiB ({mem_oda:.1f}×)",
         f"{ratio(dec['ours']['rss_delta_mb'], dec['oda_api']['rss_delta_mb']):.2f}",
         f"≤ {TARGETS['decode_memory']:.0f}× the payload", mem_ours <= TARGETS["decode_memory"])
+    floor = dec.get("floor")
+    if floor and floor.get("n"):
+        mem_floor = floor["rss_delta_mb"] * 1024 ** 2 / 1e6 / payload_mb
+        row("decode floor: the fastest obvious composite, no checks (raw read, msgspec, pybase64, "
+            "the standard unpickler; no HDUList): time (peak memory / answer), ours / floor",
+            f"{fmt_s(floor['seconds'])} ({mem_floor:.1f}×)", "–",
+            f"{ratio(dec['ours']['seconds'], floor['seconds']):.2f} (ours vs floor)", "(info)", True)
     cached = dec.get("ours-cached")
     if cached and cached.get("n"):
         r_cached = ratio(cached["seconds"], dec["ours"]["seconds"])
