@@ -96,19 +96,12 @@ def contains_secret(value):
     False
     """
     secrets = known_secrets()
-    pending = [value]
-    while pending:
-        item = pending.pop()
+    for item in _parts(value):
         if isinstance(item, dict):
             if "token" in item:
                 return True
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            pending.extend(item)
-        elif isinstance(item, str):
-            if (_may_hold_jwt(item) and _JWT_RE.search(item)) or any(secret in item for secret in secrets):
-                return True
+        elif (_may_hold_jwt(item) and _JWT_RE.search(item)) or any(secret in item for secret in secrets):
+            return True
     return False
 
 
@@ -126,7 +119,9 @@ def count_secrets(value):
     True
     """
     secrets, count = known_secrets(), 0
-    for text in _texts(value):
+    for text in _parts(value):
+        if isinstance(text, dict):
+            continue
         for match in _JWT_RE.finditer(text) if _may_hold_jwt(text) else ():
             if match.group() not in secrets:
                 return None
@@ -138,11 +133,13 @@ def count_secrets(value):
     return count
 
 
-def _texts(value):
+def _parts(value):
+    """The dictionaries and the texts (keys included) of a JSON-like structure."""
     pending = [value]
     while pending:
         item = pending.pop()
         if isinstance(item, dict):
+            yield item
             pending.extend(item.keys())
             pending.extend(item.values())
         elif isinstance(item, (list, tuple)):

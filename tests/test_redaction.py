@@ -5,7 +5,8 @@ import secrets
 import pytest
 
 from astroquery_mmoda import auth, cache, dispatcher, journal, metadata, redaction, tokens
-from astroquery_mmoda.redaction import RedactingFilter, redact, register_secret, scrub
+from astroquery_mmoda.redaction import (RedactingFilter, contains_secret, count_secrets, redact,
+                                        register_secret, scrub)
 from tests.auth_helpers import mint
 
 
@@ -33,6 +34,30 @@ def test_scrub_drops_token_keys_at_every_depth_and_keeps_types():
     value = {"token": token, "a": [f"x {token}", ("t", token), 3], "b": {"token": "y", "n": None}}
     assert scrub(value) == {"a": ["x <token>", ("t", "<token>"), 3], "b": {"n": None}}
     assert isinstance(scrub(value)["a"][1], tuple)
+
+
+def test_scrub_redacts_keys_too():
+    token = mint()
+    assert scrub({f"run {token}": 1}) == {"run <token>": 1}
+
+
+def test_contains_secret_says_whether_scrub_would_change_anything():
+    token, registered = mint(), f"opaque-{secrets.token_hex(12)}"
+    register_secret(registered)
+    for value in ({"token": None}, [f"x {token}"], {f"key {token}": 1}, ("a", registered),
+                  {"a": {"b": [f"{registered}!"]}}):
+        assert contains_secret(value) and scrub(value) != value
+    for value in ({"a": ["no.token here", 1.5, None]}, ["eyJ but no dots"], {"tokens": 1}, "A" * 10_000):
+        assert not contains_secret(value) and scrub(value) == value
+
+
+def test_count_secrets_counts_registered_ones_and_gives_up_on_others():
+    registered = mint(sub="counted@example.org")
+    register_secret(registered)
+    assert count_secrets({"token": registered, "log": [f"{registered} and {registered}"],
+                          registered: "as a key"}) == 4
+    assert count_secrets({"a": "nothing"}) == 0
+    assert count_secrets({"a": f"{registered} {mint(sub='other@example.org')}"}) is None
 
 
 def test_redacting_filter_cleans_message_and_arguments():
