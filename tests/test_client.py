@@ -48,10 +48,9 @@ def echo(client, **params):
 
 # -- metadata ------------------------------------------------------------------------
 
-def test_instruments_and_products(client):
+def test_instruments_and_products(client, server_expects):
     assert {"empty", "empty-async", "empty-semi-async"} <= set(client.list_instruments())
-    assert client.list_products("empty") == ["dummy", "echo", "failing", "numerical",
-                                             "parametrical"]
+    assert client.list_products("empty") == server_expects("empty_products")
 
 
 def test_instrument_names_match_without_case_and_misspelt_ones_get_a_hint(user):
@@ -142,26 +141,28 @@ def test_bad_arguments_send_nothing(client, monkeypatch):
 
 # -- the wire encoding, as the server parses it ------------------------------------------
 
-def test_encoding_rules_seen_by_the_server(user):
+def test_encoding_rules_seen_by_the_server(user, server_expects):
     parsed = echo(user, src_name=unique(), flag=True, off=False, nothing=None, numbers=[1, 2.5],
                   mapping={"a": 1}, scw_list=["066500220010.001", "066500230010.001"],
                   catalog_selected_objects=[1, 2], energ=3, validate=False)
     assert parsed["flag"] == "True" and parsed["off"] == "False"
-    assert parsed["nothing"] == "\x00"
-    assert parsed["numbers"] == "[1, 2.5]"
-    assert parsed["mapping"] == '{"a": 1}'
+    assert parsed["nothing"] == server_expects("echo_of_none")
+    # sent as JSON texts; 1.3.6 echoes what it decoded from them
+    assert parsed["numbers"] == server_expects("echo_of_numbers")
+    assert parsed["mapping"] == server_expects("echo_of_mapping")
     # one comma-separated value, which the server splits into the list
     assert parsed["scw_list"] == ["066500220010.001", "066500230010.001"]
     assert parsed["catalog_selected_objects"] == "1,2"
-    assert parsed["energ"] == 3.0
+    assert parsed["energ"] == 3.0 * server_expects("echo_of_energ_per_MeV")
     assert "token" not in parsed
 
 
-def test_astropy_values_are_converted_to_the_parameters_units(user):
+def test_astropy_values_are_converted_to_the_parameters_units(user, server_expects):
     parsed = echo(user, src_name=unique(), ang=2 * u.arcmin, energ=500 * u.keV,
                   T1=Time(58193.455, format="mjd", scale="tt"), T2="2020-01-02T00:00:00")
     assert parsed["ang"] == pytest.approx(120.0)  # arcmin -> the parameter's arcsec
-    assert parsed["energ"] == pytest.approx(0.5)  # keV -> MeV
+    # keV -> the parameter's MeV (which 1.3.6 echoes back in keV)
+    assert parsed["energ"] == pytest.approx(0.5 * server_expects("echo_of_energ_per_MeV"))
     assert parsed["T1"] == Time(58193.455, format="mjd", scale="tt").utc.isot
 
 

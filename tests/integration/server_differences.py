@@ -7,8 +7,8 @@
 xfail for that server only (an unexpected pass fails the run, so a fixed entry
 must be removed).  ``client`` entries are client bugs to fix (issue 15 item 3);
 ``harness`` entries are limits of the offline server environment, not of the
-client; ``expectation`` entries are tests that assert a 1.3.3-only answer (their
-1.3.6 value is in ``EXPECTED``, for the test to read with ``server_expects``).
+client.  A test that expects a server-specific answer reads it from
+``EXPECTED`` with ``server_expects``, instead of an xfail.
 Entries name the test function, wherever its file is.
 
 The table in ``docs/testing.rst`` ("What differs between the servers") says
@@ -36,9 +36,12 @@ EXPECTED = {
                     "parametrical", "restricted", "structured"]},
     # The echo product of "empty": how the server reports what it parsed.  The
     # explicit-empty marker "\x00" (a None value) comes back as None from 1.3.6; an
-    # energy sent as 0.5 in the parameter's unit (MeV) comes back in keV from 1.3.6.
+    # energy sent in the parameter's unit (MeV) comes back in keV from 1.3.6.
     "echo_of_none": {"1.3.3": "\x00", "current": None},
-    "echo_of_energ_0.5_MeV": {"1.3.3": 0.5, "current": 500.0},
+    "echo_of_energ_per_MeV": {"1.3.3": 1.0, "current": 1000.0},
+    # A list and a mapping are sent as JSON texts: 1.3.3 echoes the text, 1.3.6 the decoded value.
+    "echo_of_numbers": {"1.3.3": "[1, 2.5]", "current": [1, 2.5]},
+    "echo_of_mapping": {"1.3.3": '{"a": 1}', "current": {"a": 1}},
     # The dummy failing product: 1.3.3 says "failing query"; 1.3.6 only names the product
     # (its debug_message is "InternalError()").
     "failing_job_reason": {"1.3.3": "failing query", "current": "Instrument: empty, product: failing"},
@@ -52,16 +55,8 @@ _DDACLIENT = ("harness: plugin 2.0 calls RemoteDDA with an argument that ddaclie
               "latest on PyPI) does not take, so isgri/jemx Real mode fails before reaching the "
               "DDA stand-in; Dummy mode works")
 
-_EXPECTATION = ("expectation, not a client bug: the test asserts the 1.3.3 answer; the 1.3.6 "
-                "one is EXPECTED[{!r}]")
-
 XFAIL = {
     "current": {
-        "test_instruments_and_products": _EXPECTATION.format("empty_products"),
-        "test_instruments_products_parameters": _EXPECTATION.format("empty_products"),
-        "test_encoding_rules_seen_by_the_server": _EXPECTATION.format("echo_of_none"),
-        "test_astropy_values_are_converted_to_the_parameters_units":
-            _EXPECTATION.format("echo_of_energ_0.5_MeV"),
         "test_isgri_multi_source_light_curves": _DDACLIENT,
         "test_isgri_real_mode_fails_with_the_servers_message": _DDACLIENT,
         "test_isgri_real_mode_fails_quickly_with_the_dda_message": _DDACLIENT,
