@@ -272,6 +272,9 @@ class ResultCache:
             return False
         if spool is not None:
             spool.wait()
+            if spool.failed:  # the folder cannot be written: said once, not tried again
+                spool.discard()
+                return False
             # Every token was replaced as it arrived: as many as the decoded answer
             # held where tokens are echoed, and none elsewhere.
             if spool.usable and spool.redacted == token_echoes and not contains_secret(envelope):
@@ -404,6 +407,11 @@ class AnswerSpool:
         self._sealed = False
         self._ok = True
         self.size = 0
+
+    @property
+    def failed(self):
+        """Whether writing the answer to the cache folder failed."""
+        return self._error is not None
 
     @property
     def usable(self):

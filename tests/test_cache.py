@@ -7,6 +7,7 @@ import os
 import random
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -609,7 +610,7 @@ def test_spools_of_unfinished_or_uncached_answers_leave_nothing(tmp_path):
         assert cache.spool(key) is None
 
 
-def test_a_spool_that_cannot_write_warns_once_and_the_answer_is_still_stored(tmp_path, monkeypatch):
+def test_a_spool_that_cannot_write_warns_once_and_nothing_is_stored(tmp_path, monkeypatch):
     cache, key = ResultCache(tmp_path), key_of()
     data, body = answer_body(payload="D" * 2 ** 21)
     spool = cache.spool(key)
@@ -622,9 +623,9 @@ def test_a_spool_that_cannot_write_warns_once_and_the_answer_is_still_stored(tmp
         spool.seal()
         spool.wait()
         monkeypatch.undo()
-        assert cache.put(key, data, spool=spool)  # written anew from the decoded answer
+        assert not cache.put(key, data, spool=spool)  # not tried again: the folder is the problem
     assert len(caught) == 1 and not spool.usable
-    assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "D" * 2 ** 21
+    assert cache.get(key) is None and os.listdir(tmp_path / "results") == []
 
 
 def test_the_token_of_this_process_is_replaced_as_the_answer_arrives(tmp_path):
@@ -711,3 +712,20 @@ def test_secrets_are_replaced_whatever_the_pieces(tmp_path_factory, parts, sizes
         expected = expected.replace(secret.encode(), b"<token>")
     assert (folder / "entry.json").read_bytes() == b"[" + expected + b"}"
     assert spool.redacted == sum(body.count(s.encode()) for s in secrets_)
+
+
+def test_a_large_answer_for_a_folder_that_cannot_be_made_warns_once(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    cache, key = ResultCache(blocker), key_of()
+    data, body = answer_body(payload="H" * 2 ** 21)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        spool = cache.spool(key)
+        spool_in_pieces(spool, body)
+        spool.seal()
+        assert not cache.put(key, data, spool=spool)
+    messages = [str(w.message) for w in caught if "Cannot write" in str(w.message)]
+    assert len(messages) == 1
+    assert messages[0].startswith(f"Cannot write to the MMODA cache folder {blocker / 'results'}: ")
+    assert blocker.read_text() == "a file where the cache folder should be"
