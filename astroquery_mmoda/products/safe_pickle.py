@@ -316,9 +316,12 @@ class _Builder:
         values = np.empty(total, dtype=dtype)
         values.view(np.uint8)[:] = np.frombuffer(b"".join(raws), dtype=np.uint8)
         starts = (ends - np.asarray(counts, dtype=np.int64)).tolist()
+        del raws
         cells = [values[start:end] for start, end in zip(starts, ends.tolist())]
         for shadow, cell in zip(shadows, cells):
             memo[id(shadow)] = cell
+            # Built: the stand-in's state (a tuple and the cell's bytes) is not needed again.
+            shadow.state = _NO_STATE
         return cells
 
     def scalar(self, shadow):
