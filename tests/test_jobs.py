@@ -38,6 +38,27 @@ def test_return_progress_job_finishes_and_keeps_its_progress():
         ["submitted", "submitted"]
 
 
+def test_a_decoded_job_lets_go_of_the_answer():
+    import gc
+    import weakref
+
+    class Products(list):  # a list that can be watched with a weak reference
+        pass
+
+    texts = Products([{"name": "note", "value": "x" * 1000}])
+    watch = weakref.ref(texts)
+    script = [answer("done", {"text_product_list": texts})]
+    client, _ = scripted_client(lambda params: script[0])
+    job = Job(client, "empty", "echo", "Real", {})
+    job.wait(timeout=10)
+    assert job.result()["note"] == "x" * 1000
+    script.clear()
+    del texts
+    gc.collect()
+    assert watch() is None  # only the decoded products are kept
+    assert job.result()["note"] == "x" * 1000 and job.status == "done"
+
+
 def test_ready_forever_still_times_out_and_sleeps_between_polls():
     client, dispatcher = scripted_client(lambda params: answer("ready"))
     job = Job(client, "empty", "numerical", "Real", {})

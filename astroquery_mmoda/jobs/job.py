@@ -345,6 +345,8 @@ class Job:
             if self._on_decoded is not None:
                 self._on_decoded(self, self._envelope)
             self._drop_spool()
+            # The answer's text (about the size of the products) is not needed again.
+            self._envelope = None
         return self._result
 
     def _drop_spool(self):
