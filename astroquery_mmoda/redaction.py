@@ -90,7 +90,9 @@ def contains_secret(value):
 
     Examples
     --------
-    >>> contains_secret({"job_id": "d0c4a1e2", "products": ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"]})
+    >>> import secrets, jwt
+    >>> token = jwt.encode({"sub": "alice@example.org"}, secrets.token_hex(32), algorithm="HS256")
+    >>> contains_secret({"job_id": "d0c4a1e2", "products": [f"run with {token}"]})
     True
     >>> contains_secret({"job_id": "d0c4a1e2", "products": [1.5, None, "ok"]})
     False
@@ -115,7 +117,9 @@ def count_secrets(value):
     --------
     >>> count_secrets({"job_id": "d0c4a1e2", "log": ["no token here"]})
     0
-    >>> count_secrets(["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2ln"]) is None
+    >>> import secrets, jwt
+    >>> unregistered = jwt.encode({"sub": "bob@example.org"}, secrets.token_hex(32), algorithm="HS256")
+    >>> count_secrets([unregistered]) is None
     True
     """
     secrets, count = known_secrets(), 0
