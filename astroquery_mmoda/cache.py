@@ -28,7 +28,8 @@ from astropy.utils.exceptions import AstropyUserWarning
 from astroquery import cache_conf, log
 
 from .cache_files import (SUFFIX, atomic_write, check_key, clear_entries, discard, entry_files,
-                          entry_mtime, jsonable, normalise_url, now_utc, read_bytes, short_key)
+                          entry_mtime, jsonable, normalise_url, now_utc, read_bytes, short_key,
+                          write_failed)
 from .journal import JOURNAL_COLUMNS, JobJournal
 from .json_decoding import decode_json
 from .redaction import contains_secret, known_secrets, scrub
@@ -386,7 +387,8 @@ class AnswerSpool:
     ``_SPOOL_IN_MEMORY`` bytes are kept in memory; beyond that the pieces go to
     a temporary file in the cache folder (`~astroquery_mmoda.writing.Spool`),
     written by one background thread while the answer is read and decoded
-    (at most ``_QUEUED_PIECES`` pieces wait for it).  Each of ``secrets``
+    (at most ``_QUEUED_PIECES`` pieces wait for it, and none longer than
+    ``conf.timeout``: a writer that does not keep up ends the spooling).  Each of ``secrets``
     (texts) is replaced by ``<token>`` on the way; `redacted` counts them.
     Writing problems never fail the request: the spool just stops (warned once).
     """
@@ -398,6 +400,7 @@ class AnswerSpool:
         self._slots = threading.BoundedSemaphore(_QUEUED_PIECES)
         self._last = None          # the future of the last piece handed to the writer
         self._error = None         # the writer's failure, if any
+        self._reported = False
         self._secrets = tuple(secret.encode("utf-8") for secret in secrets)
         # The end of the last piece, held back: it may be the start of a secret.
         self._held = b""
@@ -471,7 +474,9 @@ class AnswerSpool:
         self._hand_over(piece)
 
     def _hand_over(self, piece):
-        self._slots.acquire()
+        if not self._slots.acquire(timeout=_writer_timeout()):
+            self._error = TimeoutError(f"writing fell {_writer_timeout():g} s behind")
+            return
         try:
             self._last = _cache_writer().submit(self._write_piece, piece)
         except RuntimeError as error:  # the interpreter is shutting down
@@ -496,8 +501,15 @@ class AnswerSpool:
     def wait(self):
         """Wait until the background writer has written (or closed) everything handed to it."""
         last, self._last = self._last, None
-        if last is not None:
-            last.result()
+        if last is None:
+            return
+        from concurrent.futures import TimeoutError as FutureTimeout  # imported with the writer
+
+        try:
+            last.result(timeout=_writer_timeout())
+        except FutureTimeout:
+            if self._error is None:
+                self._error = TimeoutError(f"writing took longer than {_writer_timeout():g} s")
 
     def seal(self):
         """The whole answer has arrived: complete the entry and close its file until `commit`.
@@ -520,15 +532,9 @@ class AnswerSpool:
         self.discard()
 
     def _report(self):
-        error, self._error = self._error, _REPORTED
-        if error is None or error is _REPORTED:
-            return
-        if isinstance(error, FileNotFoundError):
-            # The temporary file or the folder vanished: a concurrent clear() removed it.
-            log.debug(f"MMODA cache: write of {self._path.name[:12]} abandoned (folder cleared meanwhile)")
-            return
-        warnings.warn(f"Cannot write to the MMODA cache folder {self._path.parent}: "
-                      f"{getattr(error, 'strerror', None) or error}", AstropyUserWarning)
+        if self._error is not None and not self._reported:
+            self._reported = True
+            write_failed(self._path.parent, self._path.name, self._error)
 
     def commit(self):
         """Make the answer the entry; returns False (with a warning) if it cannot be written."""
@@ -553,7 +559,7 @@ class AnswerSpool:
         self._buffer = None
         try:
             self.wait()
-        except Exception:  # the writer records its failures: nothing is expected here
+        except Exception:  # the writer records its failures; only a cancelled future could raise
             pass
         if self._file is not None:
             self._file.discard()
@@ -561,9 +567,14 @@ class AnswerSpool:
 
 
 _CLOSE = object()  # the writer's signal: the spool is complete, close its file
-_REPORTED = RuntimeError("reported")  # a writing problem already warned about
 _writer_lock = threading.Lock()
 _writer = []
+
+
+def _writer_timeout():
+    from . import conf
+
+    return float(conf.timeout)
 
 
 def _cache_writer():

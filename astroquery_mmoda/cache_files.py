@@ -86,15 +86,23 @@ def atomic_write(directory, name, data):
     try:
         directory.mkdir(parents=True, exist_ok=True)
         write_file(directory / name, data, overwrite=True)
-    except FileNotFoundError:
-        # The temporary file or the folder vanished: a concurrent clear() removed it.
-        log.debug(f"MMODA cache: write of {name[:12]} abandoned (folder cleared meanwhile)")
-        return False
     except OSError as error:
-        warnings.warn(f"Cannot write to the MMODA cache folder {directory}: {error.strerror or error}",
-                      AstropyUserWarning)
-        return False
+        return write_failed(directory, name, error)
     return True
+
+
+def write_failed(directory, name, error):
+    """Say why the entry ``name`` could not be written to ``directory``; returns False.
+
+    A warning, or only a debug line when the folder vanished meanwhile (a
+    concurrent ``clear()`` removed it).
+    """
+    if isinstance(error, FileNotFoundError):
+        log.debug(f"MMODA cache: write of {name[:12]} abandoned (folder cleared meanwhile)")
+    else:
+        warnings.warn(f"Cannot write to the MMODA cache folder {directory}: "
+                      f"{getattr(error, 'strerror', None) or error}", AstropyUserWarning)
+    return False
 
 
 def max_entry_bytes():

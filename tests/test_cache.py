@@ -729,3 +729,23 @@ def test_a_large_answer_for_a_folder_that_cannot_be_made_warns_once(tmp_path):
     assert len(messages) == 1
     assert messages[0].startswith(f"Cannot write to the MMODA cache folder {blocker / 'results'}: ")
     assert blocker.read_text() == "a file where the cache folder should be"
+
+
+def test_a_writer_that_does_not_keep_up_ends_the_spooling_in_bounded_time(tmp_path, monkeypatch):
+    from astroquery_mmoda import conf
+    from astroquery_mmoda.writing import Spool
+
+    cache, key = ResultCache(tmp_path), key_of()
+    data, body = answer_body(payload="I" * 2 ** 22)
+    original = Spool.write
+
+    def stuck(self, piece):  # a file system that hangs on every piece
+        time.sleep(0.3)
+        return original(self, piece)
+    monkeypatch.setattr(Spool, "write", stuck)
+    started = time.monotonic()
+    with conf.set_temp("timeout", 0.05), pytest.warns(AstropyUserWarning, match="behind|longer than"):
+        spool = cache.spool(key)
+        spool_in_pieces(spool, body)
+        assert not cache.put(key, data, spool=spool)
+    assert time.monotonic() - started < 5
