@@ -205,14 +205,18 @@ def _numeric_heap(cells, code, spec):
     if dtype.kind not in "biufc" or any(cell.dtype != dtype or cell.ndim != 1 for cell in cells):
         return None
     counts = np.fromiter((cell.size for cell in cells), dtype=np.int64, count=len(cells))
-    elements = np.concatenate(cells)
+    return counts, _stored(np.concatenate(cells), code, spec)
+
+
+def _stored(array, code, spec):
+    """Physical values of a numeric variable-length column as the heap stores them (TSCAL/TZERO undone)."""
+    dtype = np.dtype(_HEAP_DTYPES[code])
     scale, zero = spec.get("bscale", 1), spec.get("bzero", 0)
-    heap_dtype = np.dtype(_HEAP_DTYPES[code])
     if (scale, zero) != (1, 0):
-        elements = (elements - zero) / scale
-        if heap_dtype.kind in "iu":
-            elements = np.round(elements)
-    return counts, elements.astype(heap_dtype)
+        array = (array - zero) / scale
+        if dtype.kind in "iu":
+            array = np.round(array)
+    return array.astype(dtype)
 
 
 def _heap_elements(value, code, spec):
@@ -241,10 +245,4 @@ def _heap_elements(value, code, spec):
         raise ProtocolError(f"logical variable-length column {name!r} holds values other than T/F")
     if array.dtype.kind not in "biufc":
         raise ProtocolError(f"variable-length column {name!r} holds {array.dtype} values")
-    dtype = np.dtype(_HEAP_DTYPES[code])
-    scale, zero = spec.get("bscale", 1), spec.get("bzero", 0)
-    if (scale, zero) != (1, 0):
-        array = (array - zero) / scale
-        if dtype.kind in "iu":
-            array = np.round(array)
-    return array.astype(dtype)
+    return _stored(array, code, spec)
