@@ -443,15 +443,12 @@ class AnswerSpool:
     def _redacted(self, chunk):
         """The pieces to store for ``chunk``: secrets replaced, a possible start of one held back."""
         held, hold, secrets = self._held, self._hold, self._secrets
-        cut = max(0, len(chunk) - hold)
-        boundary = held + chunk[:hold]
-        if not any(secret in boundary or secret in chunk for secret in secrets):
-            # No secret here (the usual case): no copy of the piece.
-            self._held = (held + chunk)[-hold:] if hold and len(chunk) < hold else chunk[cut:]
-            if len(chunk) < hold:
-                keep = len(held) + len(chunk) - hold
-                return [held[:keep]] if keep > 0 else []
-            return [held, memoryview(chunk)[:cut]]
+        if len(chunk) >= hold:
+            boundary = held + chunk[:hold]
+            if not any(secret in boundary or secret in chunk for secret in secrets):
+                # No secret here (the usual case): no copy of the piece.
+                self._held = chunk[len(chunk) - hold:]
+                return [held, memoryview(chunk)[:len(chunk) - hold]]
         data = held + chunk
         for secret in secrets:
             if secret in data:

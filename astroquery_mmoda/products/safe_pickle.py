@@ -289,6 +289,11 @@ class _Builder:
         if not isinstance(state, tuple) or len(state) not in (4, 5):
             return None
         dtype_shadow = state[-3]
+        if type(dtype_shadow) is not _DtypeShadow:
+            return None
+        dtype = self.dtype(dtype_shadow)
+        if dtype.hasobject or dtype.itemsize == 0:
+            return None
         memo, raws, counts = self._memo, [], []
         for shadow in shadows:
             if type(shadow) is not _ArrayShadow or id(shadow) in memo:
@@ -301,18 +306,15 @@ class _Builder:
             if cell_dtype is not dtype_shadow or type(shape) is not tuple or len(shape) != 1 \
                     or type(shape[0]) is not int or shape[0] < 0 or type(data) is not bytes:
                 return None
+            if len(data) != shape[0] * dtype.itemsize:
+                raise ProtocolError("array data size in pickle does not match its shape and dtype")
             raws.append(data)
             counts.append(shape[0])
         if len({id(shadow) for shadow in shadows}) != len(shadows):
             return None  # a cell named twice: one object, built the usual way
-        dtype = self.dtype(dtype_shadow)
-        if dtype.hasobject or dtype.itemsize == 0:
-            return None
         ends = np.cumsum(counts, dtype=np.int64)
         total = int(ends[-1])
         self._count((total,))
-        if any(len(data) != count * dtype.itemsize for data, count in zip(raws, counts)):
-            raise ProtocolError("array data size in pickle does not match its shape and dtype")
         values = np.empty(total, dtype=dtype)
         values.view(np.uint8)[:] = np.frombuffer(b"".join(raws), dtype=np.uint8)
         starts = (ends - np.asarray(counts, dtype=np.int64)).tolist()
