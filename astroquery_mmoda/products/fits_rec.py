@@ -64,6 +64,12 @@ def _table_from_raw(rows, specs, *, ascii, uint, converted, physical, builder):
     use = {}
     for name, value in converted.items():
         if name in names:
+            cells = builder.variable_column(value) if name in variable else None
+            if cells is not None:  # (counts, values): no cell built one by one
+                if len(cells[0]) != nrows:
+                    raise ProtocolError(f"column {name!r} of the FITS_rec in pickle has the wrong length")
+                use[name] = cells
+                continue
             value = builder.build(value)
             if not isinstance(value, np.ndarray) or len(value) != nrows:
                 raise ProtocolError(f"column {name!r} of the FITS_rec in pickle has the wrong length")
@@ -173,6 +179,10 @@ def _heap(rows, specs, values):
         if descriptors.shape[1:] != (2,) or descriptors.dtype.itemsize != (4 if kind == "P" else 8):
             raise ProtocolError(f"variable-length column {name!r} in pickle has malformed descriptors")
         column = _numeric_heap(values[name], code, spec)
+        if column is None and isinstance(values[name], tuple):  # (counts, values), not numeric
+            counts, elements = values[name]
+            ends = np.cumsum(counts).tolist()
+            values[name] = [elements[start:end] for start, end in zip([0] + ends[:-1], ends)]
         if column is not None:  # all cells at once
             counts, elements = column
             itemsize = elements.dtype.itemsize
@@ -198,7 +208,15 @@ def _heap(rows, specs, values):
 
 def _numeric_heap(cells, code, spec):
     """``(counts, elements)`` of a numeric variable-length column whose cells are all 1-d arrays
-    of one numeric dtype (what `_heap_elements` gives cell by cell), else None."""
+    of one numeric dtype (what `_heap_elements` gives cell by cell), else None.
+
+    ``cells`` may also be ``(counts, values)``, all cells at once.
+    """
+    if isinstance(cells, tuple):  # (counts, values) of all cells at once
+        counts, values = cells
+        if code in "AL" or values.dtype.kind not in "biufc":
+            return None
+        return counts, _stored(values, code, spec)
     if code in "AL" or len(cells) < 2 or not all(type(cell) is np.ndarray for cell in cells):
         return None
     dtype = cells[0].dtype

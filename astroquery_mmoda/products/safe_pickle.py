@@ -13,10 +13,11 @@ import numpy as np
 from ..exceptions import ProtocolError
 from .fits_rec import _COLUMN_KEYWORDS, _table_from_raw
 from .shown import _short
-from .unpickler import (_ARRAY_TYPES, _NO_STATE, ALLOWED_GLOBALS, _ArrayShadow, _AsciiColDefsType,
-                        _ColDefsType, _ColumnType, _DtypeShadow, _FitsRecType, _FormatType,
-                        _FromBufferShadow, _load_shadow, _NdarrayType, _RecarrayType, _RecordType,
-                        _ScalarShadow, _undecodable_pickle, garbage_collection_paused)
+from .unpickler import (_ARRAY_TYPES, _NO_STATE, _RECONSTRUCT, ALLOWED_GLOBALS, _ArrayShadow,
+                        _AsciiColDefsType, _CellBatchShadow, _ColDefsType, _ColumnType, _DtypeShadow,
+                        _FitsRecType, _FormatType, _FromBufferShadow, _load_shadow, _NdarrayType,
+                        _RecarrayType, _RecordType, _ScalarShadow, _VLFType, _undecodable_pickle,
+                        garbage_collection_paused)
 
 __all__ = ["safe_loads", "ALLOWED_GLOBALS"]
 
@@ -240,11 +241,15 @@ class _Builder:
         count = self._count(shape)
         order = "F" if fortran else "C"
         if dtype.hasobject:
-            if not isinstance(raw, list) or len(raw) != count:
+            if not isinstance(raw, list):
                 raise ProtocolError("object array of the wrong length in pickle")
-            items = self._plain_cells(raw) if dtype == _OBJECT else None
-            if items is None:
-                items = [self.build(item) for item in raw]
+            items = self._batched_cells(raw) if dtype == _OBJECT else None
+            if items is None and len(raw) == count:
+                items = self._plain_cells(raw) if dtype == _OBJECT else None
+                if items is None:
+                    items = [self.build(item) for item in raw]
+            if items is None or len(items) != count:
+                raise ProtocolError("object array of the wrong length in pickle")
             if dtype.fields is None and dtype.subdtype is None:
                 flat = np.fromiter(items, dtype=dtype, count=count)
             else:
@@ -325,6 +330,88 @@ class _Builder:
             # Built: the stand-in's state (a tuple and the cell's bytes) is not needed again.
             shadow.state = _NO_STATE
         return cells
+
+    def _batched_cells(self, raw):
+        """The cells of an object array with batches of cells taken out of the pickle, else None."""
+        if not any(type(item) is _CellBatchShadow for item in raw):
+            return None
+        items = []
+        for item in raw:
+            if type(item) is _CellBatchShadow:
+                if id(item) in self._memo:
+                    raise ProtocolError("pickle names a batch of cells twice")
+                self._memo[id(item)] = _BUSY
+                items.extend(self._batch(item))
+            else:
+                items.append(self.build(item))
+        return items
+
+    def _batch(self, shadow):
+        """The cells of one batch: views of one array, checked as `_make_array` checks a cell."""
+        counts, values = self._batch_values(shadow)
+        ends = np.cumsum(counts).tolist()
+        return [values[start:end] for start, end in zip([0] + ends[:-1], ends)]
+
+    def _batch_values(self, shadow):
+        """``(counts, values)``: the elements of each cell of a batch, and all of them in one array."""
+        args = shadow.args
+        if len(args) != 5 or args[0] is not _RECONSTRUCT or args[1] is not _NdarrayType \
+                or type(args[4]) is not int:
+            raise ProtocolError("malformed batch of cells in pickle")
+        dtype = self.dtype(args[3])
+        if dtype.hasobject or dtype.itemsize == 0:
+            raise ProtocolError("unsupported cells in pickle")
+        batches = shadow.batches
+        if not 0 <= args[4] < len(batches.batches):
+            raise ProtocolError("malformed batch of cells in pickle")
+        counts, offsets = batches.cells(args[4])
+        counts = np.frombuffer(counts, dtype=np.int64)
+        offsets = np.frombuffer(offsets, dtype=np.int64)
+        if not np.array_equal(counts * dtype.itemsize, np.diff(offsets)):
+            raise ProtocolError("array data size in pickle does not match its shape and dtype")
+        total = int(counts.sum())
+        self._count((total,))
+        values = np.empty(total, dtype=dtype)
+        values.view(np.uint8)[:] = np.frombuffer(batches.buffer, dtype=np.uint8,
+                                                 count=int(offsets[-1] - offsets[0]),
+                                                 offset=int(offsets[0]))
+        return counts, values
+
+    def variable_column(self, shadow):
+        """``(counts, values)`` of a one-dimensional object array of 1-d cells of one dtype, taken
+        out of the pickle in batches (`~.cell_batches`); None for any other object.
+
+        A table's variable-length column needs only these two arrays for its
+        heap: its cells are not built one by one.
+        """
+        if type(shadow) is not _ArrayShadow or id(shadow) in self._memo or len(shadow.args) != 3 \
+                or shadow.args[0] is not _VLFType or type(shadow.state) is not tuple \
+                or len(shadow.state) not in (4, 5):
+            return None
+        shape, dtype, _, raw = shadow.state[-4:]
+        if type(raw) is not list or not any(type(item) is _CellBatchShadow for item in raw) \
+                or self.dtype(dtype) != _OBJECT or len(_shape(shape)) != 1:
+            return None
+        counts, values = [], []
+        for item in raw:
+            if type(item) is _CellBatchShadow:
+                if id(item) in self._memo:
+                    raise ProtocolError("pickle names a batch of cells twice")
+                self._memo[id(item)] = _BUSY
+                batch_counts, batch_values = self._batch_values(item)
+            else:
+                cell = self.build(item)
+                if type(cell) is not np.ndarray or cell.ndim != 1:
+                    return None
+                batch_counts, batch_values = np.array([cell.size], dtype=np.int64), cell
+            if values and batch_values.dtype != values[0].dtype:
+                return None
+            counts.append(batch_counts)
+            values.append(batch_values)
+        counts = np.concatenate(counts)
+        if len(counts) != _shape(shape)[0]:
+            raise ProtocolError("object array of the wrong length in pickle")
+        return counts, np.concatenate(values)
 
     def scalar(self, shadow):
         if len(shadow.args) != 2:

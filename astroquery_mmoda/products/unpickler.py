@@ -12,6 +12,7 @@ import threading
 import types
 
 from ..exceptions import ProtocolError
+from .cell_batches import compact_cell_batches
 from .shown import _short
 
 
@@ -114,6 +115,16 @@ class _FormatType(_Shadow):
     __slots__ = ()
 
 
+class _CellBatchShadow(_Shadow):
+    """A batch of cells taken out of the pickle (see `~.cell_batches`).
+
+    ``args`` are what the cells named: ``_reconstruct``, the array type, its
+    third argument and the cells' dtype, then the batch's number; ``batches``
+    holds the cells.
+    """
+    __slots__ = ("batches",)
+
+
 class _Factory:
     """An allowed function: returns a stand-in, never calls numpy."""
 
@@ -199,12 +210,25 @@ ALLOWED_GLOBALS = frozenset(f"{module}.{name}" for module, name in _GLOBALS)
 
 
 class _ShadowUnpickler(pickle.Unpickler):
-    """Unpickler whose globals are the inert stand-ins of `_GLOBALS`."""
+    """Unpickler whose globals are the inert stand-ins of `_GLOBALS`.
+
+    With ``batches`` (a `~.cell_batches.CellBatches`), the private global
+    that stands for a batch of cells is known too.
+    """
+
+    def __init__(self, file, *, batches=None, **options):
+        super().__init__(file, **options)
+        self._batches = batches
+        if batches is not None:
+            self._batch_factory = _Factory(lambda *args: _cell_batch(batches, args), "a batch of cells")
 
     def find_class(self, module, name):
         try:
             return _GLOBALS[(module, name)]
         except (KeyError, TypeError):
+            batches = self._batches
+            if batches is not None and (module, name) == batches.name:
+                return self._batch_factory
             if (module, name) == ("astropy.io.fits.hdu.groups", "GroupData"):
                 raise ProtocolError(
                     "refused to unpickle random-groups data (astropy.io.fits.hdu.groups.GroupData): "
@@ -258,8 +282,32 @@ def garbage_collection_paused():
                 gc.enable()
 
 
+def _cell_batch(batches, args):
+    shadow = _CellBatchShadow(*args)
+    shadow.batches = batches
+    return shadow
+
+
 def _load_shadow(data):
-    """Unpickle ``data`` into a graph of plain Python values and stand-ins."""
+    """Unpickle ``data`` into a graph of plain Python values and stand-ins.
+
+    The cells of variable-length columns are taken out first, batch by batch
+    (`~.cell_batches`); should the pickle so rewritten not unpickle, the
+    pickle as sent is unpickled instead, for its own error.
+    """
+    compacted = compact_cell_batches(data)
+    if compacted is not None:
+        rewritten, batches = compacted
+        try:
+            return _unpickle(rewritten, batches)
+        except ProtocolError:
+            pass
+        del rewritten, batches
+    return _unpickle(data)
+
+
+def _unpickle(data, batches=None):
     with _undecodable_pickle(), garbage_collection_paused():
         # Python 2 pickles of numpy arrays need latin1 (numpy's own advice).
-        return _ShadowUnpickler(io.BytesIO(data), fix_imports=False, encoding="latin1").load()
+        return _ShadowUnpickler(io.BytesIO(data), batches=batches, fix_imports=False,
+                                encoding="latin1").load()
