@@ -236,7 +236,7 @@ class ResultCache:
             return None
         return AnswerSpool(path, self._prefix(key), known_secrets())
 
-    def put(self, key, envelope, *, spool=None, token_echoes=0):
+    def put(self, key, envelope, *, spool=None, token_echoes=0, complete=True):
         """Store a finished answer.
 
         Parameters
@@ -254,6 +254,10 @@ class ResultCache:
         token_echoes : int or None
             How often the answer as received held a token
             (`~astroquery_mmoda.protocol.Envelope.token_echoes`).
+        complete : bool
+            False if ``envelope`` lost data as it was decoded (see
+            `~astroquery_mmoda.products.decode_products`): it is then only
+            stored through ``spool``.
 
         Returns
         -------
@@ -285,6 +289,10 @@ class ResultCache:
                               f"({spool.size} bytes)")
                 return stored
             spool.discard()
+        if not complete:
+            log.debug(f"MMODA cache: result {short_key(key)} not stored (its data were released as they "
+                      "were decoded and the answer as received could not be kept)")
+            return False
         try:
             data = self._prefix(key) + json.dumps(scrub(envelope), allow_nan=True).encode("utf-8") + b"}"
         except (TypeError, ValueError) as error:

@@ -171,7 +171,9 @@ class Submitter:
         def store(job, envelope):
             spool, job._spool = job._spool, None
             if envelope.succeeded:
-                self.results.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes)
+                # decoded with release=True: only the spool still holds the whole answer
+                self.results.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes,
+                                 complete=False)
             elif spool is not None:
                 spool.discard()
         return store

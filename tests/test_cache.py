@@ -749,3 +749,28 @@ def test_a_writer_that_does_not_keep_up_ends_the_spooling_in_bounded_time(tmp_pa
         spool_in_pieces(spool, body)
         assert not cache.put(key, data, spool=spool)
     assert time.monotonic() - started < 5
+
+
+def test_an_answer_released_while_decoded_is_only_stored_as_it_arrived(tmp_path):
+    """Its data are gone from the decoded answer: when the spool cannot be kept, nothing is stored."""
+    from astroquery_mmoda.protocol import envelope_from_data
+    from astroquery_mmoda.redaction import register_secret
+    cache, key, token = ResultCache(tmp_path), key_of(), mint_token()
+    register_secret(token)
+    data, _ = answer_body(payload="G" * 2 ** 21)
+    data["products"]["analysis_parameters"]["token"] = token
+    body = json.dumps(data).encode().replace(token.encode(), b"\\u0065" + token[1:].encode())
+    spool = cache.spool(key)
+    spool_in_pieces(spool, body)
+    envelope = envelope_from_data(json.loads(body))
+    envelope.data["products"]["numpy_data_product_list"][0]["binarys"] = None  # released
+    assert not cache.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes,
+                         complete=False)
+    assert cache.get(key) is None and os.listdir(tmp_path / "results") == []
+    # the usual case: the spool replaced every token, and the answer as received is stored
+    data, body = answer_body(payload="H" * 2 ** 21)
+    spool = cache.spool(key)
+    spool_in_pieces(spool, body)
+    data["products"]["numpy_data_product_list"][0]["binarys"] = None
+    assert cache.put(key, data, spool=spool, complete=False)
+    assert cache.get(key)["products"]["numpy_data_product_list"][0]["binarys"] == "H" * 2 ** 21

@@ -335,8 +335,9 @@ class Job:
                                     "ask for them again (the result cache keeps them)")
         if self._result is None:
             try:
+                # The answer is needed no more: its large data go as they are decoded.
                 self._result = decode_products(self._envelope.products, job_id=self.job_id,
-                                               product=self.product)
+                                               product=self.product, release=True)
             except ProtocolError:
                 self._drop_spool()
                 if self._on_undecodable is not None:

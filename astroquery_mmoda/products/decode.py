@@ -20,7 +20,7 @@ from .tables import (_decode_binary_product, _decode_picture, _decode_table_prod
 __all__ = ["decode_products"]
 
 
-def decode_products(products, *, job_id=None, product=None):
+def decode_products(products, *, job_id=None, product=None, release=False):
     """Decode the ``products`` of a dispatcher answer into a `ProductSet`.
 
     Decoded keys, in this order: ``numpy_data_product`` and
@@ -52,6 +52,11 @@ def decode_products(products, *, job_id=None, product=None):
         Defaults to ``products['job_id']``.
     product : str, optional
         The product asked for: the name of unnamed FITS-like products.
+    release : bool
+        Drop the base64 text of each large data unit (1 MiB and more) from
+        ``products`` as soon as it is decoded, so that the text and its
+        products are not both in memory: for callers that need the answer no
+        more.  ``products`` then lacks that data.
 
     Returns
     -------
@@ -85,7 +90,7 @@ def decode_products(products, *, job_id=None, product=None):
         except (ValueError, RecursionError):
             parameters = {"raw": parameters}
     parameters = _scrub(parameters) if isinstance(parameters, dict) else {}
-    ctx = _Context(product)
+    ctx = _Context(product, release)
     try:
         items = _collect(products, ctx)
     except RecursionError:
@@ -108,9 +113,10 @@ def decode_products(products, *, job_id=None, product=None):
 
 
 class _Context:
-    def __init__(self, product=None):
+    def __init__(self, product=None, release=False):
         self.warned_meta = False
         self.product = product
+        self.release = release
         self.refused = {}
 
 

@@ -35,14 +35,18 @@ def _decode_numpy_product(product, ctx, what):
     if not isinstance(units, list):
         raise ProtocolError(f"{what} has no data_unit_list")
     meta = _json_meta(product.get("meta_data"), ctx, what)
-    hdus = [_decode_data_unit(unit, index, what) for index, unit in enumerate(units)]
+    hdus = [_decode_data_unit(unit, index, what, release=ctx.release) for index, unit in enumerate(units)]
     if hdus and isinstance(hdus[0], (fits.BinTableHDU, fits.TableHDU)):
         # A FITS file starts with a primary HDU, which cannot hold a table.
         hdus.insert(0, fits.PrimaryHDU())
     return fits.HDUList(hdus), meta, _clean_name(product.get("name"))
 
 
-def _decode_data_unit(unit, index, what):
+#: Data units from this size of base64 text on are released from the answer once decoded.
+RELEASE_SIZE = 1 << 20
+
+
+def _decode_data_unit(unit, index, what, *, release=False):
     where = f"{what}, data unit {index}"
     if not isinstance(unit, dict):
         raise ProtocolError(f"{where} is not an object")
@@ -52,10 +56,16 @@ def _decode_data_unit(unit, index, what):
     binarys = unit.get("binarys")
     data = None
     if binarys is not None:
-        # The decoded pickle is freed as soon as it is unpickled.
+        # The decoded pickle is freed as soon as it is unpickled; the text, if released, before.
         size = len(binarys) // 4 * 3 if isinstance(binarys, (str, bytes)) else 0
-        data = _materialize(_load_shadow(_b64decode(binarys, urlsafe=False, what=f"{where}: binarys")),
-                            size)
+        pickled = _b64decode(binarys, urlsafe=False, what=f"{where}: binarys")
+        if release and size >= RELEASE_SIZE:
+            unit["binarys"] = None
+        del binarys
+        shadow = _load_shadow(pickled)
+        del pickled  # only the stand-ins are needed to build the data
+        data = _materialize(shadow, size)
+        del shadow
         if not isinstance(data, np.ndarray):
             raise ProtocolError(f"{where}: pickled data is {type(data).__name__}, not an array")
     elif unit.get("data") is not None:

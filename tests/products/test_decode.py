@@ -123,3 +123,21 @@ def test_echo_progress_and_unknown_keys_are_products(tmp_path):
     assert written[1].read_text() == html and json.loads(written[2].read_text()) == "text"
     with pytest.raises(ProtocolError, match=r"progress_product_list\[0\] has no value"):
         decode_products({"progress_product_list": [{"name": "progress"}]})
+
+
+def test_released_data_units_leave_the_answer_once_decoded():
+    """``release=True``: the text of each large data unit goes as soon as it is decoded."""
+    from astropy.io import fits
+
+    from .helpers import encode_product
+
+    large = fits.ImageHDU(np.arange(400_000, dtype=np.float64), name="BIG")
+    small = fits.ImageHDU(np.arange(10, dtype=np.float64), name="SMALL")
+    products = {"numpy_data_product_list": [encode_product([fits.PrimaryHDU(), large, small])]}
+    kept = decode_products(json.loads(json.dumps(products)))
+    units = products["numpy_data_product_list"][0]["data_unit_list"]
+    released = decode_products(products, release=True)
+    assert units[1]["binarys"] is None and isinstance(units[2]["binarys"], str)
+    for result in (kept, released):
+        hdul = result[next(iter(result))]
+        assert hdul["BIG"].data.tolist() == list(range(400_000)) and hdul["SMALL"].data[-1] == 9
