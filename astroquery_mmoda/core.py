@@ -8,6 +8,7 @@ from astroquery.query import QueryWithLogin
 from . import conf
 from . import integral
 from . import params as _params
+from .cache import DescriptionCache
 from .description_methods import DescriptionMethods
 from .dispatcher import DispatcherClient
 from .exceptions import InvalidQueryError, LoginError
@@ -433,8 +434,6 @@ class MmodaClass(DescriptionMethods, IntegralMethods, _TokenLogin):
         ``jobs=True`` also forgets the unfinished jobs.
         """
         import shutil
-
-        from .cache import DescriptionCache
 
         removed = self._submitter.results.clear()
         shutil.rmtree(DescriptionCache(self.cache_location).directory, ignore_errors=True)

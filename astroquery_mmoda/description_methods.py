@@ -6,6 +6,7 @@ describes them (``api/meta-data``, cached for the session and on disk by
 without regard to case, ``-`` and ``_``.
 """
 from . import params as _params
+from .cache import DescriptionCache
 from .exceptions import InvalidQueryError, MmodaServiceError
 from .metadata import parse_meta_data
 
@@ -33,8 +34,6 @@ class DescriptionMethods:
         key = (self.server, instrument)
         with self._meta_lock:
             if key not in self._meta_cache:
-                from .cache import DescriptionCache
-
                 stored = DescriptionCache(self.cache_location)
                 raw = stored.get(self.server, instrument, user=self._user())
                 if raw is None:

@@ -9,6 +9,7 @@ functions (the server, the token, the user, the cache folder).
 """
 from astroquery import log
 
+from .cache import JobJournal, ResultCache, cache_key
 from .exceptions import InvalidQueryError
 from .jobs import Job
 from .uploads import Upload
@@ -43,18 +44,15 @@ class Submitter:
     @property
     def results(self):
         """The `~astroquery_mmoda.cache.ResultCache` in use."""
-        from .cache import ResultCache
         return ResultCache(self._cache_location())
 
     @property
     def journal(self):
         """The `~astroquery_mmoda.cache.JobJournal` of unfinished jobs."""
-        from .cache import JobJournal
         return JobJournal(self._cache_location())
 
     def key(self, instrument, product, query_type, params):
         """The cache and journal key of a request (converted parameters)."""
-        from .cache import cache_key
         return cache_key(url=self._server(), instrument=instrument, product=product,
                          query_type=query_type, params=params, user=self._user())
 
