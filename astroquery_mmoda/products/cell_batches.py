@@ -145,6 +145,7 @@ class _Walk:
         self.replaced = []  # (first, last + 1) memo entries of the replaced batches
         self.removed = 0  # entries of the memo no longer made
         self.removed_before = []  # (first entry of a replaced batch, entries removed before it)
+        self.firsts = []  # the first entry of each replaced batch
         self.pieces = []
         self.piece_start = 0
         self.batches = CellBatches()
@@ -185,7 +186,8 @@ class _Walk:
             elif op == _STOP:
                 break
             if op == _GLOBAL:  # protocol 2 names globals as two lines of text
-                end = data.find(b"\n", data.find(b"\n", pos + 1) + 1)
+                end = data.find(b"\n", pos + 1)
+                end = data.find(b"\n", end + 1) if end >= 0 else -1
                 if end < 0:
                     raise _CannotFollow
                 pos, last_empty = end + 1, False
@@ -227,8 +229,8 @@ class _Walk:
         """Whether memo entry ``index`` exists and reads in the rewritten pickle as in this one."""
         if index >= self.memo:
             return False
-        # few: one per batch of 1000 cells
-        return not any(first <= index < stop for first, stop in self.replaced)
+        at = bisect.bisect_right(self.firsts, index) - 1
+        return at < 0 or index >= self.replaced[at][1]
 
     def _batch(self, mark):
         """Replace the batch of cells after the MARK at ``mark``: the position after the batch, or None."""
@@ -303,6 +305,7 @@ class _Walk:
         self.pieces.append(self._call([self._renumbered(index) for index in indices],
                                       len(self.batches.batches) - 1))
         self.removed_before.append((self.memo, self.removed))
+        self.firsts.append(self.memo)
         self.replaced.append((self.memo, memo))
         self.removed += memo - self.memo
         self.empty_bytes.update(empties)

@@ -108,8 +108,8 @@ class _Builder:
 
     def _build(self, obj):
         kind = type(obj)
-        if kind is list:
-            return [self.build(item) for item in obj]
+        if kind is list:  # a list of arrays may hold batches of them (see `~.cell_batches`)
+            return self._batched_cells(obj) or [self.build(item) for item in obj]
         if kind is tuple:
             return tuple(self.build(item) for item in obj)
         if kind is dict:

@@ -109,3 +109,12 @@ def test_a_cell_whose_data_does_not_fit_its_shape_is_refused_as_before(without_t
     with pytest.raises(ProtocolError) as reference:
         without_the_pass(broken)
     assert str(ours.value) == str(reference.value)
+
+
+def test_a_list_of_arrays_decodes_as_pickle_reads_it():
+    arrays = [np.arange(n % 5, dtype=np.int32) + n for n in range(2500)]
+    pickled = pickle.dumps({"cells": arrays}, protocol=4)
+    assert compact_cell_batches(pickled) is not None
+    out = safe_loads(pickled)["cells"]
+    assert type(out) is list and len(out) == 2500
+    assert all(a.dtype == b.dtype and a.tolist() == b.tolist() for a, b in zip(out, arrays))
