@@ -424,16 +424,18 @@ class Bench:
         from astroquery_mmoda.testing.fault_proxy import FaultProxy
 
         count = self.options.jobs
-        samples = {"ours": [], "oda_api": []}
+        # floor: a bare client, the fewest requests, the wait for the back-end not timed
+        samples = {"ours": [], "oda_api": [], "floor": []}
         for index, client in interleaved(self.options.repeat_slow, list(samples)):
             self.dispatcher.set_backend_status(None)
             prefix = f"many-{client}-{index}-{time.time_ns()}"
+            done_flag = Path(self.cache_dir("many-done")) / "done"
             with FaultProxy(self.dispatcher.url) as proxy:
                 finisher = threading.Thread(target=self.finish_when_submitted,
-                                            args=(proxy, count), daemon=True)
+                                            args=(proxy, count, done_flag), daemon=True)
                 finisher.start()
                 args = {"client": client, "url": proxy.url, "token": self.token, "count": count,
-                        "prefix": prefix, "limit": 600}
+                        "prefix": prefix, "limit": 600, "done_flag": str(done_flag)}
                 if client == "ours":
                     args["cache_dir"] = self.cache_dir("many")
                 result = run_worker(self.python(client), "many", args, timeout=900)
@@ -450,8 +452,8 @@ class Bench:
                 "run_analysis": median([s["server_run_analysis"] for s in runs]),
                 "failed": max(s["failed"] for s in runs), "n": len(runs)}
 
-    def finish_when_submitted(self, proxy, count, limit=600.0):
-        """The back-end: once all jobs are submitted, finish every one of them."""
+    def finish_when_submitted(self, proxy, count, done_flag, limit=600.0):
+        """The back-end: once all jobs are submitted, finish every one of them (then touch ``done_flag``)."""
         deadline = time.monotonic() + limit
         jobs = set()
         while time.monotonic() < deadline:
@@ -464,6 +466,7 @@ class Bench:
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda job: self.dispatcher.call_back(
                 job[0], job[1], action="done", node_id="node_final", message="done"), jobs))
+        done_flag.touch()
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -645,6 +648,13 @@ def report(results, info):
     row(f"{many['jobs']} concurrent async jobs: HTTP requests received by the dispatcher",
         f"{many['ours']['requests']:.0f}", f"{many['oda_api']['requests']:.0f}",
         f"{ratio(many['ours']['requests'], many['oda_api']['requests']):.2f}", "(info)", True)
+    floor = many.get("floor")
+    if floor and floor.get("n"):
+        row(f"{many['jobs']} async jobs, the server-bound floor (a bare client: all submitted, then "
+            "one fetch each once the back-end has finished them, that wait not timed): time "
+            "(HTTP requests received), ours' requests / the floor's",
+            f"{fmt_s(floor['seconds'])} ({floor['requests']:.0f}; failed {floor['failed']})", "–",
+            f"{ratio(many['ours']['requests'], floor['requests']):.2f} (ours vs floor)", "(info)", True)
 
     same = (results["decode"]["ours"]["digest"] == results["decode"]["oda_api"]["digest"]
             and results["sync"]["ours"]["digest"] == results["sync"]["oda_api"]["digest"])
