@@ -1,12 +1,20 @@
-"""decode_json gives what json.loads gives, for every answer a dispatcher may send."""
+"""decode_json gives what json.loads gives, for every answer a dispatcher may send.
+
+(Large base64 data excepted: they come decoded, as `Base64Data`.)
+"""
+import base64
 import json
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astroquery_mmoda.json_decoding import decode_json
+from astroquery_mmoda.json_decoding import Base64Data, decode_json
+from astroquery_mmoda.products import decode_products
+
+from .products.helpers import b64pickle
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
@@ -72,3 +80,49 @@ def test_what_is_not_json_raises_as_json_loads_does(every_size, content):
 def test_deep_nesting_raises_a_recursion_or_value_error(every_size):
     with pytest.raises((RecursionError, ValueError)):
         decode_json(b"[" * 100_000 + b"]" * 100_000)
+
+
+# Large base64 data, decoded from the answer's bytes before the rest is parsed
+
+def answer_with(blob_text, **extra):
+    unit = {"name": "IMAGE", "binarys": blob_text, "header": {"BUNIT": "count"}}
+    return {"query_status": "done", "products": {"numpy_data_product_list": [
+        {"name": "image", "data_unit_list": [{"name": "PRIMARY", "binarys": None}, unit]}]}, **extra}
+
+
+def test_large_base64_data_come_decoded_and_the_rest_as_json_loads_reads_it():
+    raw = bytes(range(256)) * 8192  # 2 MiB
+    text = base64.b64encode(raw).decode()
+    answer = answer_with(text, note='he said "binarys": "AAAA"', p=1.5)
+    decoded = decode_json(bytearray(json.dumps(answer).encode()))
+    units = decoded["products"]["numpy_data_product_list"][0]["data_unit_list"]
+    assert type(units[1]["binarys"]) is Base64Data and units[1]["binarys"].data == raw
+    units[1]["binarys"] = text
+    assert same(decoded, answer)
+    # and the products decode from it as from the text
+    array = np.arange(300_000, dtype=">f8")
+    answer = answer_with(b64pickle(array))
+    answer["products"]["numpy_data_product_list"][0]["data_unit_list"][1]["hdu_type"] = "image"
+    products = decode_products(decode_json(json.dumps(answer).encode())["products"])
+    assert products[next(iter(products))][1].data.tolist() == array.tolist()
+
+
+@pytest.mark.parametrize("make", [
+    lambda text: json.dumps(answer_with(text[:-4] + "!!!!")),  # not base64: left to the products' decoder
+    lambda text: json.dumps(answer_with(text)).replace("/", "\\/"),  # an escape inside: parsed as text
+    lambda text: json.dumps({"text": json.dumps(answer_with(text))}),  # inside a string: not a value
+    lambda text: json.dumps(answer_with(text, p=float("nan"))),  # NaN: json.loads reads the rest
+    lambda text: '{"binarys": "%s", "binarys": "short"}' % text,  # a key twice: the last wins
+])
+def test_only_whole_strict_base64_values_are_taken_and_the_result_is_json_loads(make):
+    text = base64.b64encode(bytes(range(255, -1, -1)) * 8192).decode()
+    body = make(text)
+    decoded = decode_json(body.encode())
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return base64.b64encode(value.data).decode() if type(value) is Base64Data else value
+    assert same(plain(decoded), json.loads(body))

@@ -23,7 +23,7 @@ import re
 import secrets
 from array import array
 
-__all__ = ["compact_cell_batches", "CellBatches"]
+__all__ = ["compact_cell_batches", "CellBatches", "PiecesReader"]
 
 #: Pickles smaller than this are unpickled as they are.
 MIN_SIZE = 1 << 20
@@ -94,6 +94,64 @@ class _CannotFollow(Exception):
     pass
 
 
+class PiecesReader:
+    """A binary file that reads the pieces of the rewritten pickle one after the other.
+
+    The pieces are views of the pickle as sent and the short opcodes put in
+    place of batches: the rewritten pickle is never copied whole.  It has
+    what `pickle.Unpickler` uses: ``read``, ``readinto``, ``readline`` and
+    ``peek`` (its read-ahead).
+    """
+
+    def __init__(self, pieces):
+        self._pieces = [piece for piece in pieces if len(piece)]
+        self._index = 0  # the piece being read
+        self._offset = 0  # in it
+        self.size = sum(map(len, self._pieces))
+
+    def _take(self, count, advance):
+        chunks, index, offset = [], self._index, self._offset
+        while count > 0 and index < len(self._pieces):
+            piece = self._pieces[index]
+            chunk = piece[offset:offset + count]
+            chunks.append(chunk)
+            count -= len(chunk)
+            offset += len(chunk)
+            if offset >= len(piece):
+                index, offset = index + 1, 0
+        if advance:
+            self._index, self._offset = index, offset
+        return chunks
+
+    def read(self, count=-1):
+        if count is None or count < 0:
+            count = self.size
+        chunks = self._take(count, True)
+        return bytes(chunks[0]) if len(chunks) == 1 else b"".join(chunks)
+
+    def readinto(self, buffer):
+        target = memoryview(buffer).cast("B")
+        filled = 0
+        for chunk in self._take(len(target), True):
+            target[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+        return filled
+
+    def peek(self, count=1):
+        return b"".join(self._take(max(count, 1), False))
+
+    def readline(self, limit=-1):
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            chunk = self.read(1)
+            if not chunk:
+                break
+            line += chunk
+            if chunk == b"\n":
+                break
+        return bytes(line)
+
+
 def _number(one, four):
     return one[0] if one is not None else int.from_bytes(four, "little")
 
@@ -124,7 +182,8 @@ def compact_cell_batches(data):
 
     Returns
     -------
-    (bytes, CellBatches) or None
+    (PiecesReader, CellBatches) or None
+        The rewritten pickle, to be read as a file, and its cells.
     """
     view = memoryview(data).cast("B")
     if len(view) < MIN_SIZE or view[0] != 0x80 or view[1] not in (4, 5):
@@ -206,7 +265,7 @@ class _Walk:
         if not self.batches.batches:
             return None
         self.pieces.append(view[self.piece_start:pos + 1])
-        return b"".join(self.pieces), self.batches
+        return PiecesReader(self.pieces), self.batches
 
     def _cut(self, start, end):
         """Leave ``data[start:end]`` out of the rewritten pickle."""

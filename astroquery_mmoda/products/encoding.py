@@ -10,6 +10,7 @@ import pybase64
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..exceptions import ProtocolError
+from ..json_decoding import Base64Data
 
 
 _URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -22,7 +23,13 @@ def _strict_b64(text):
 
 
 def _b64decode(text, *, urlsafe, what):
-    """Decode strict (standard or URL-safe) base64; ``what`` names the field in errors."""
+    """Decode strict (standard or URL-safe) base64; ``what`` names the field in errors.
+
+    A `~astroquery_mmoda.json_decoding.Base64Data` was decoded (strictly) as
+    the answer was parsed: it is returned as it is.
+    """
+    if type(text) is Base64Data and not urlsafe:
+        return text.data
     if not isinstance(text, (str, bytes)):
         raise ProtocolError(f"{what} is {type(text).__name__}, not a base64 string")
     try:

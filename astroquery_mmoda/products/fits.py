@@ -13,6 +13,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyUserWarning
 
 from ..exceptions import ProtocolError
+from ..json_decoding import Base64Data
 from .encoding import _b64decode, _clean_name, _json_meta, _json_object
 from .safe_pickle import _materialize
 from .shown import _short
@@ -57,7 +58,8 @@ def _decode_data_unit(unit, index, what, *, release=False):
     data = None
     if binarys is not None:
         # The decoded pickle is freed as soon as it is unpickled; the text, if released, before.
-        size = len(binarys) // 4 * 3 if isinstance(binarys, (str, bytes)) else 0
+        size = len(binarys) if type(binarys) is Base64Data else \
+            len(binarys) // 4 * 3 if isinstance(binarys, (str, bytes)) else 0
         pickled = _b64decode(binarys, urlsafe=False, what=f"{where}: binarys")
         if release and size >= RELEASE_SIZE:
             unit["binarys"] = None

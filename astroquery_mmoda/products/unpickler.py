@@ -307,7 +307,8 @@ def _load_shadow(data):
 
 
 def _unpickle(data, batches=None):
+    """Unpickle ``data`` (bytes-like, or a file such as `~.cell_batches.PiecesReader`)."""
+    stream = data if hasattr(data, "read") else io.BytesIO(data)
     with _undecodable_pickle(), garbage_collection_paused():
         # Python 2 pickles of numpy arrays need latin1 (numpy's own advice).
-        return _ShadowUnpickler(io.BytesIO(data), batches=batches, fix_imports=False,
-                                encoding="latin1").load()
+        return _ShadowUnpickler(stream, batches=batches, fix_imports=False, encoding="latin1").load()
