@@ -310,6 +310,8 @@ class ResultCache:
         Returns
         -------
         envelope : dict or None
+            The answer as `~astroquery_mmoda.json_decoding.decode_json` reads
+            it (large base64 data as `~astroquery_mmoda.json_decoding.Base64Data`).
             None if caching is off, there is no entry, or it is older than
             ``cache_conf.cache_timeout`` seconds (None or a negative value:
             entries never expire; 0: they always have).  An unreadable entry

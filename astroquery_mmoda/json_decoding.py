@@ -49,6 +49,8 @@ _BLOB_VALUE = re.compile(rb'"binarys"[ \t\r\n]*:[ \t\r\n]*"')
 def decode_json(content):
     """The Python value of the JSON text ``content`` (bytes-like or str), as `json.loads` gives it.
 
+    But for the ``binarys`` strings of a MiB or more of strict base64 in
+    bytes-like ``content``: each is a `Base64Data` of its decoded bytes.
     Raises what `json.loads` raises (`ValueError`, `UnicodeDecodeError`, `RecursionError`).
 
     Examples
