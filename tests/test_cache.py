@@ -665,18 +665,23 @@ def test_the_token_of_this_process_is_replaced_as_the_answer_arrives(tmp_path):
     assert stored.exit_status["message"] == "run with <token> and <token>"
 
 
-def test_an_answer_with_a_token_the_spool_missed_is_written_anew(tmp_path):
+def spool_missing_a_token(tmp_path, letter):
+    """``(cache, key, token, spool, envelope)``: an answer whose echoed token the spool did not see."""
     from astroquery_mmoda.protocol import envelope_from_data
     from astroquery_mmoda.redaction import register_secret
     cache, key, token = ResultCache(tmp_path), key_of(), mint_token()
     register_secret(token)
-    data, _ = answer_body(payload="F" * 2 ** 21)
+    data, _ = answer_body(payload=letter * 2 ** 21)
     data["products"]["analysis_parameters"]["token"] = token
     # The same token, with its first letter escaped: the same text once decoded.
     body = json.dumps(data).encode().replace(token.encode(), b"\\u0065" + token[1:].encode())
     spool = cache.spool(key)
     spool_in_pieces(spool, body)
-    envelope = envelope_from_data(json.loads(body))
+    return cache, key, token, spool, envelope_from_data(json.loads(body))
+
+
+def test_an_answer_with_a_token_the_spool_missed_is_written_anew(tmp_path):
+    cache, key, token, spool, envelope = spool_missing_a_token(tmp_path, "F")
     assert envelope.token_echoes == 1 and spool.redacted == 0
     assert cache.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes)
     assert_no_token(tmp_path, token)
@@ -767,16 +772,7 @@ def test_a_writer_that_does_not_keep_up_ends_the_spooling_in_bounded_time(tmp_pa
 
 def test_an_answer_released_while_decoded_is_only_stored_as_it_arrived(tmp_path):
     """Its data are gone from the decoded answer: when the spool cannot be kept, nothing is stored."""
-    from astroquery_mmoda.protocol import envelope_from_data
-    from astroquery_mmoda.redaction import register_secret
-    cache, key, token = ResultCache(tmp_path), key_of(), mint_token()
-    register_secret(token)
-    data, _ = answer_body(payload="G" * 2 ** 21)
-    data["products"]["analysis_parameters"]["token"] = token
-    body = json.dumps(data).encode().replace(token.encode(), b"\\u0065" + token[1:].encode())
-    spool = cache.spool(key)
-    spool_in_pieces(spool, body)
-    envelope = envelope_from_data(json.loads(body))
+    cache, key, token, spool, envelope = spool_missing_a_token(tmp_path, "G")
     envelope.data["products"]["numpy_data_product_list"][0]["binarys"] = None  # released
     assert not cache.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes,
                          complete=False)

@@ -152,6 +152,14 @@ class PiecesReader:
         return bytes(line)
 
 
+def _tail_end(data, end, plain, pattern):
+    """Where the end of a cell (``plain``, or ``pattern`` with frames inside) that starts at ``end`` ends."""
+    if data.startswith(plain, end):
+        return end + len(plain)
+    tail = pattern.match(data, end)
+    return tail.end() if tail is not None else None
+
+
 def _number(one, four):
     return one[0] if one is not None else int.from_bytes(four, "little")
 
@@ -330,26 +338,16 @@ class _Walk:
                     return None
                 start = length = 0
                 memo += 5
-                if data.startswith(b"t\x94b", end):
-                    pos = end + 3
-                else:
-                    tail = _TAIL_MEMO.match(data, end)
-                    if tail is None:
-                        return None
-                    pos = tail.end()
+                pos = _tail_end(data, end, b"t\x94b", _TAIL_MEMO)
             else:
                 length = g[3][0] if g[3] is not None else int.from_bytes(g[4], "little")
                 start, end = end, end + length
                 if length == 0:
                     empties.add(memo + 4)
                 memo += 6
-                if data.startswith(b"\x94t\x94b", end):
-                    pos = end + 4
-                else:
-                    tail = _TAIL_LITERAL.match(data, end)
-                    if tail is None:
-                        return None
-                    pos = tail.end()
+                pos = _tail_end(data, end, b"\x94t\x94b", _TAIL_LITERAL)
+            if pos is None:
+                return None
             counts.append(count)
             starts.append(start)
             lengths.append(length)
