@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from astroquery_mmoda.cache import AnswerSpool, JobJournal, ResultCache, is_finished
 from astroquery_mmoda.json_decoding import Base64Data
-from tests.cache_helpers import URL, key_of, mint_token
+from tests.cache_helpers import URL, as_sent, key_of, mint_token
 
 
 def envelope(token=None, *, query_status="done", status=0, payload="x"):
@@ -549,15 +549,6 @@ def answer_body(payload="x"):
     data["products"] = {"numpy_data_product_list": [{"name": "lc", "binarys": payload}],
                         "analysis_parameters": {"RA": 83.63, "p": float("nan")}}
     return data, json.dumps(data).encode()
-
-
-def as_sent(value):
-    """A stored ``binarys`` as the text it was (large ones come back decoded, see Base64Data)."""
-    if isinstance(value, dict):
-        return {key: as_sent(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [as_sent(item) for item in value]
-    return base64.b64encode(value.data).decode() if type(value) is Base64Data else value
 
 
 def spool_in_pieces(spool, body, size=65536):
