@@ -280,9 +280,7 @@ class ResultCache:
             if spool.failed:  # the folder cannot be written: said once, not tried again
                 spool.discard()
                 return False
-            # Every token was replaced as it arrived: as many as the decoded answer
-            # held where tokens are echoed, and none elsewhere.
-            if spool.usable and spool.redacted == token_echoes and not contains_secret(envelope):
+            if spool.keeps(envelope, token_echoes):
                 stored = spool.commit()
                 if stored:
                     log.debug(f"MMODA cache: stored result {short_key(key)} as received "
@@ -430,6 +428,14 @@ class AnswerSpool:
     def usable(self):
         """Whether the spool holds an answer that can be stored as it is (so far)."""
         return self._ok and self._opened and self._error is None
+
+    def keeps(self, envelope, token_echoes):
+        """Whether the answer can be stored as it arrived, ``envelope`` being it decoded.
+
+        Every token was replaced as it arrived: as many as the decoded answer
+        held where tokens are echoed (``token_echoes``), and none elsewhere.
+        """
+        return self.usable and self.redacted == token_echoes and not contains_secret(envelope)
 
     def write(self, chunk):
         """Append a piece of the answer's body."""

@@ -169,9 +169,9 @@ class Submitter:
         def store(job, envelope):
             spool, job._spool = job._spool, None
             if envelope.succeeded:
-                # decoded with release=True: only the spool still holds the whole answer
+                # decoded with its large data released: only the spool holds them still
                 self.results.put(key, envelope.data, spool=spool, token_echoes=envelope.token_echoes,
-                                 complete=False)
+                                 complete=not job._answer_data_released)
             elif spool is not None:
                 spool.discard()
         return store

@@ -103,6 +103,7 @@ class Job:
         self._envelope = None
         self._result = None
         self._released = False
+        self._answer_data_released = False  # large data left the answer as they were decoded
         self._error = None
         self._on_finish = on_finish
         self._on_submit = None
@@ -335,9 +336,13 @@ class Job:
                                     "ask for them again (the result cache keeps them)")
         if self._result is None:
             try:
-                # The answer is needed no more: its large data go as they are decoded.
-                self._result = decode_products(self._envelope.products, job_id=self.job_id,
-                                               product=self.product, release=True)
+                # The large data go as they are decoded, unless the cache will store
+                # the decoded answer (the answer as received cannot be kept).
+                envelope, spool = self._envelope, self._spool
+                self._answer_data_released = self._on_decoded is None or (
+                    spool is not None and spool.keeps(envelope.data, envelope.token_echoes))
+                self._result = decode_products(envelope.products, job_id=self.job_id,
+                                               product=self.product, release=self._answer_data_released)
             except ProtocolError:
                 self._drop_spool()
                 if self._on_undecodable is not None:
