@@ -18,7 +18,6 @@ returns None); so is one without such batches.
 """
 import bisect
 import functools
-import math
 import re
 import secrets
 from array import array
@@ -210,9 +209,8 @@ class _Walk:
         self.memo = 0  # entries the unpickler's memo holds so far
         self.empty_bytes = set()  # memo entries that are b''
         self.replaced = []  # (first, last + 1) memo entries of the replaced batches
-        self.removed = 0  # entries of the memo no longer made
-        self.removed_before = []  # (first entry of a replaced batch, entries removed before it)
-        self.firsts = []  # the first entry of each replaced batch
+        self.firsts = []  # the first memo entry of each replaced batch
+        self.removed = [0]  # entries no longer made, up to and including each replaced batch
         self.pieces = []
         self.piece_start = 0
         self.batches = CellBatches()
@@ -245,7 +243,7 @@ class _Walk:
                 width = 2 if op == ord("h") else 5
                 index = _number(data[pos + 1:pos + 2] if width == 2 else None, data[pos + 1:pos + 5])
                 self._check_reference(index)
-                if self.removed:  # the entries after a replaced batch move down
+                if self.firsts:  # the entries after a replaced batch move down
                     self._cut(pos, pos + width)
                     self.pieces.append(_get_op(self._renumbered(index)))
                 pos, last_empty = pos + width, False
@@ -286,11 +284,7 @@ class _Walk:
 
     def _renumbered(self, index):
         """The memo entry ``index`` (kept) in the rewritten pickle."""
-        at = bisect.bisect_right(self.removed_before, (index, math.inf)) - 1
-        if at < 0:
-            return index
-        first, removed = self.removed_before[at]
-        return index - removed - (self.replaced[at][1] - first)
+        return index - self.removed[bisect.bisect_right(self.firsts, index)]
 
     def _kept(self, index):
         """Whether memo entry ``index`` exists and reads in the rewritten pickle as in this one."""
@@ -361,10 +355,9 @@ class _Walk:
         self._cut(mark, pos + 1)
         self.pieces.append(self._call([self._renumbered(index) for index in indices],
                                       len(self.batches.batches) - 1))
-        self.removed_before.append((self.memo, self.removed))
         self.firsts.append(self.memo)
         self.replaced.append((self.memo, memo))
-        self.removed += memo - self.memo
+        self.removed.append(self.removed[-1] + memo - self.memo)
         self.empty_bytes.update(empties)
         self.memo = memo
         return pos + 1

@@ -180,9 +180,7 @@ def _heap(rows, specs, values):
             raise ProtocolError(f"variable-length column {name!r} in pickle has malformed descriptors")
         column = _numeric_heap(values[name], code, spec)
         if column is None and isinstance(values[name], tuple):  # (counts, values), not numeric
-            counts, elements = values[name]
-            ends = np.cumsum(counts).tolist()
-            values[name] = [elements[start:end] for start, end in zip([0] + ends[:-1], ends)]
+            values[name] = split_cells(*values[name])
         if column is not None:  # all cells at once
             counts, elements = column
             itemsize = elements.dtype.itemsize
@@ -204,6 +202,12 @@ def _heap(rows, specs, values):
             chunks.append(chunk)
             offset += len(chunk)
     return b"".join(chunks)
+
+
+def split_cells(counts, values):
+    """The cells whose element counts are ``counts``, as views of ``values`` (all their elements)."""
+    ends = np.cumsum(counts, dtype=np.int64).tolist()
+    return [values[start:end] for start, end in zip([0] + ends[:-1], ends)]
 
 
 def _numeric_heap(cells, code, spec):

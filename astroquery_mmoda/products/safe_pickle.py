@@ -11,7 +11,7 @@ import re
 import numpy as np
 
 from ..exceptions import ProtocolError
-from .fits_rec import _COLUMN_KEYWORDS, _table_from_raw
+from .fits_rec import _COLUMN_KEYWORDS, _table_from_raw, split_cells
 from .shown import _short
 from .unpickler import (_ARRAY_TYPES, _NO_STATE, _RECONSTRUCT, ALLOWED_GLOBALS, _ArrayShadow,
                         _AsciiColDefsType, _CellBatchShadow, _ColDefsType, _ColumnType, _DtypeShadow,
@@ -317,14 +317,12 @@ class _Builder:
             counts.append(shape[0])
         if len({id(shadow) for shadow in shadows}) != len(shadows):
             return None  # a cell named twice: one object, built the usual way
-        ends = np.cumsum(counts, dtype=np.int64)
-        total = int(ends[-1])
+        total = sum(counts)
         self._count((total,))
         values = np.empty(total, dtype=dtype)
         values.view(np.uint8)[:] = np.frombuffer(b"".join(raws), dtype=np.uint8)
-        starts = (ends - np.asarray(counts, dtype=np.int64)).tolist()
         del raws
-        cells = [values[start:end] for start, end in zip(starts, ends.tolist())]
+        cells = split_cells(counts, values)
         for shadow, cell in zip(shadows, cells):
             memo[id(shadow)] = cell
             # Built: the stand-in's state (a tuple and the cell's bytes) is not needed again.
@@ -333,24 +331,23 @@ class _Builder:
 
     def _batched_cells(self, raw):
         """The cells of an object array with batches of cells taken out of the pickle, else None."""
-        if not any(type(item) is _CellBatchShadow for item in raw):
+        if not self._claim_batches(raw):
             return None
         items = []
         for item in raw:
             if type(item) is _CellBatchShadow:
-                if id(item) in self._memo:
-                    raise ProtocolError("pickle names a batch of cells twice")
-                self._memo[id(item)] = _BUSY
-                items.extend(self._batch(item))
+                items.extend(split_cells(*self._batch_values(item)))
             else:
                 items.append(self.build(item))
         return items
 
-    def _batch(self, shadow):
-        """The cells of one batch: views of one array, checked as `_make_array` checks a cell."""
-        counts, values = self._batch_values(shadow)
-        ends = np.cumsum(counts).tolist()
-        return [values[start:end] for start, end in zip([0] + ends[:-1], ends)]
+    def _claim_batches(self, raw):
+        """Whether ``raw`` holds batches of cells; each is built once only (`ProtocolError` else)."""
+        batches = [id(item) for item in raw if type(item) is _CellBatchShadow]
+        if len(set(batches)) != len(batches) or any(key in self._memo for key in batches):
+            raise ProtocolError("pickle names a batch of cells twice")
+        self._memo.update(dict.fromkeys(batches, _BUSY))
+        return bool(batches)
 
     def _batch_values(self, shadow):
         """``(counts, values)``: the elements of each cell of a batch, and all of them in one array."""
@@ -392,12 +389,10 @@ class _Builder:
         if type(raw) is not list or not any(type(item) is _CellBatchShadow for item in raw) \
                 or self.dtype(dtype) != _OBJECT or len(_shape(shape)) != 1:
             return None
+        self._claim_batches(raw)
         counts, values = [], []
         for item in raw:
             if type(item) is _CellBatchShadow:
-                if id(item) in self._memo:
-                    raise ProtocolError("pickle names a batch of cells twice")
-                self._memo[id(item)] = _BUSY
                 batch_counts, batch_values = self._batch_values(item)
             else:
                 cell = self.build(item)
