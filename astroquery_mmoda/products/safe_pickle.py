@@ -341,12 +341,16 @@ class _Builder:
                 items.append(self.build(item))
         return items
 
-    def _claim_batches(self, raw):
-        """Whether ``raw`` holds batches of cells; each is built once only (`ProtocolError` else)."""
+    def _claim_batches(self, raw, *, claim=True):
+        """Whether ``raw`` holds batches of cells; each is built once only (`ProtocolError` else).
+
+        With ``claim=False`` they are only checked, to be claimed later.
+        """
         batches = [id(item) for item in raw if type(item) is _CellBatchShadow]
         if len(set(batches)) != len(batches) or any(key in self._memo for key in batches):
             raise ProtocolError("pickle names a batch of cells twice")
-        self._memo.update(dict.fromkeys(batches, _BUSY))
+        if claim:
+            self._memo.update(dict.fromkeys(batches, _BUSY))
         return bool(batches)
 
     def _batch_values(self, shadow):
@@ -389,7 +393,7 @@ class _Builder:
         if type(raw) is not list or not any(type(item) is _CellBatchShadow for item in raw) \
                 or self.dtype(dtype) != _OBJECT or len(_shape(shape)) != 1:
             return None
-        self._claim_batches(raw)
+        self._claim_batches(raw, claim=False)  # claimed once used: else they are built as cells
         counts, values = [], []
         for item in raw:
             if type(item) is _CellBatchShadow:
@@ -406,6 +410,7 @@ class _Builder:
         counts = np.concatenate(counts)
         if len(counts) != _shape(shape)[0]:
             raise ProtocolError("object array of the wrong length in pickle")
+        self._claim_batches(raw)
         return counts, np.concatenate(values)
 
     def scalar(self, shadow):
